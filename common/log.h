@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* Leveled logging to stderr, text or JSON lines; data-path callers rate limit. */
+#ifndef WGT_COMMON_LOG_H
+#define WGT_COMMON_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum wgt_log_level {
+	WGT_LOG_ERROR,
+	WGT_LOG_WARN,
+	WGT_LOG_INFO,
+	WGT_LOG_DEBUG,
+};
+
+enum wgt_log_format {
+	WGT_LOG_TEXT,
+	WGT_LOG_JSON,
+};
+
+void wgt_log_setup(enum wgt_log_level level, enum wgt_log_format format);
+/* Returns 0, or -EINVAL for an unknown name. */
+int wgt_log_level_parse(const char *name, enum wgt_log_level *ret_level);
+bool wgt_log_enabled(enum wgt_log_level level);
+void wgt_log(enum wgt_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define wgt_err(...)   wgt_log(WGT_LOG_ERROR, __VA_ARGS__)
+#define wgt_warn(...)  wgt_log(WGT_LOG_WARN, __VA_ARGS__)
+#define wgt_info(...)  wgt_log(WGT_LOG_INFO, __VA_ARGS__)
+#define wgt_dbg(...)   do { if (wgt_log_enabled(WGT_LOG_DEBUG)) wgt_log(WGT_LOG_DEBUG, __VA_ARGS__); } while (0)
+
+/*
+ * Rate limit for data-path logs: at most `burst` messages per `interval_ns`.
+ * Any thread; the state is updated with relaxed atomics, so a burst may
+ * overshoot by a message or two under contention, which is harmless.
+ */
+struct wgt_log_ratelimit {
+	uint64_t interval_ns;
+	uint32_t burst;
+	uint64_t window_start;
+	uint32_t printed;
+	uint64_t suppressed;
+};
+
+#define WGT_LOG_RATELIMIT_INIT { .interval_ns = 5000000000ULL, .burst = 10 }
+
+bool wgt_log_ratelimit_ok(struct wgt_log_ratelimit *rl, uint64_t now_ns);
+
+#endif

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* Placeholder: implementation in progress. */
+extern int wgt_placeholder_noise;

@@ -1,0 +1,6 @@
+/* SPDX-License-Identifier: MIT */
+/* Placeholder. */
+int main(void)
+{
+	return 0;
+}

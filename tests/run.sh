@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds wgate and runs every test suite: unit (also under ASan/UBSan),
+# fuzz smoke runs, and the root-only end-to-end tests. On a fresh Debian
+# machine as root it first installs what is missing. The last line printed
+# is the summary `N passed, N failed, N skipped`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+	gcc meson ninja-build pkg-config python3
+	libssl-dev libev-dev libjemalloc-dev check
+	clang libclang-rt-14-dev
+	wireguard-go wireguard-tools iproute2 iputils-ping iperf3
+)
+
+install_missing() {
+	local missing=()
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "run.sh: missing packages (${missing[*]}); run as root to install them" >&2
+		return 1
+	fi
+	echo "run.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+install_missing
+
+# setup_build DIR [meson options...]: configure once, reconfigure if the options changed.
+setup_build() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson configure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	ninja -C "$dir" >/dev/null
+}
+
+rc=0
+logs=()
+
+# 1. The normal build, warnings as errors: every suite.
+setup_build build -Dwerror=true -Dbuildtype=debugoptimized
+meson test -C build --print-errorlogs || rc=1
+logs+=(build/meson-logs/testlog.json)
+
+# 2. Unit suites under AddressSanitizer and UndefinedBehaviorSanitizer.
+CK_FORK=no setup_build build-asan -Dwerror=true -Db_sanitize=address,undefined \
+	-Db_lundef=false -Dbuildtype=debug -Dfuzzers=disabled
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CK_FORK=no \
+	meson test -C build-asan --suite unit --print-errorlogs || rc=1
+logs+=(build-asan/meson-logs/testlog.json)
+
+# 3. libFuzzer smoke runs (clang), a bounded number of runs per harness.
+if command -v clang >/dev/null; then
+	CC=clang setup_build build-fuzz -Dwerror=true -Dfuzzers=enabled -Dbuildtype=debugoptimized
+	meson test -C build-fuzz --suite fuzz --print-errorlogs || rc=1
+	logs+=(build-fuzz/meson-logs/testlog.json)
+fi
+
+python3 - "${logs[@]}" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        failed += 1
+        continue
+    for line in lines:
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $rc
