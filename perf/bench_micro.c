@@ -27,6 +27,8 @@ static void report(const char *name, uint64_t start, uint64_t end, uint64_t ops)
 }
 
 static struct wgt_noise_identity id_a, id_b;
+/* One fake wall clock for every initiation: each must be newer than the last. */
+static struct timespec t = { .tv_sec = 1700000000 };
 static struct wgt_noise_handshake hs_a, hs_b;
 
 static struct wgt_noise_handshake *lookup(void *arg, const uint8_t pub[WGT_KEY_LEN])
@@ -56,8 +58,7 @@ static int bench_handshake(void)
 	struct wgt_noise_handshake *found;
 	uint8_t ts[WGT_TIMESTAMP_LEN];
 	const uint64_t ops = 2000;
-	struct timespec t = { .tv_sec = 1700000000 };
-	uint64_t start, now = WGT_NSEC_PER_SEC;
+	uint64_t start, now = 100 * WGT_NSEC_PER_SEC;
 
 	if (wgt_cookie_maker_init(&maker, id_b.static_public) ||
 	    wgt_cookie_checker_init(&checker, id_b.static_public))
@@ -90,14 +91,16 @@ static int bench_transport(size_t size)
 	uint8_t ts[WGT_TIMESTAMP_LEN];
 	static uint8_t buf[2048];
 	const uint64_t ops = 200000;
-	struct timespec t = { .tv_sec = 1800000000 };
-	uint64_t start, now = 10 * WGT_NSEC_PER_SEC;
+	static uint64_t now = 10 * WGT_NSEC_PER_SEC;
+	uint64_t start;
 	size_t len, plen;
 	char name[64];
 	int ret = -EIO;
 
 	wgt_noise_keypairs_init(&kps_a);
 	wgt_noise_keypairs_init(&kps_b);
+	t.tv_sec++;
+	now += WGT_NSEC_PER_SEC;
 	wgt_tai64n_encode(ts, &t);
 	if (!aead || wgt_noise_create_initiation(&hs_a, &init, 1, ts) ||
 	    wgt_noise_consume_initiation(&init, &id_b, lookup, NULL, now, &found) ||

@@ -56,7 +56,8 @@ START_TEST(test_round_trip_sizes)
 						       &len), 0);
 		ck_assert_uint_eq(len, WGT_MSG_DATA_HEADER_LEN + wgt_transport_padded_len(n, 1420) +
 					       WGT_AEAD_TAG_LEN);
-		ck_assert_uint_eq(len % 16, 0);
+		/* Padded to 16 unless the MTU caps it. */
+		ck_assert(n > 1404 || len % 16 == 0);
 		ck_assert_uint_eq(le32toh(((struct wgt_msg_data *)buf)->receiver_index),
 				  kb->local_index);
 		ck_assert_int_eq(wgt_transport_decrypt(aead, kb, buf, len, NOW, &plen), 0);
@@ -148,7 +149,7 @@ START_TEST(test_key_cache_interleaved)
 {
 	struct endpoint c, d;
 	struct wgt_noise_keypair *kc, *kd;
-	uint8_t buf1[128], buf2[128];
+	uint8_t buf1[128], buf2[128], copy[128];
 	size_t l1, l2, plen;
 
 	endpoint_pair_init(&c, &d, NULL);
@@ -157,7 +158,9 @@ START_TEST(test_key_cache_interleaved)
 	for (int k = 0; k < 50; k++) {
 		ck_assert_int_eq(wgt_transport_encrypt(aead, ka, buf1, 20, sizeof(buf1), 0, NOW, &l1), 0);
 		ck_assert_int_eq(wgt_transport_encrypt(aead, kc, buf2, 20, sizeof(buf2), 0, NOW, &l2), 0);
-		ck_assert_int_eq(wgt_transport_decrypt(aead, kd, buf1, l1, NOW, &plen), -EBADMSG);
+		/* In-place opening destroys a packet that fails: try the wrong key on a copy. */
+		memcpy(copy, buf1, l1);
+		ck_assert_int_eq(wgt_transport_decrypt(aead, kd, copy, l1, NOW, &plen), -EBADMSG);
 		ck_assert_int_eq(wgt_transport_decrypt(aead, kb, buf1, l1, NOW, &plen), 0);
 		ck_assert_int_eq(wgt_transport_decrypt(aead, kd, buf2, l2, NOW, &plen), 0);
 	}
