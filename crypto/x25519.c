@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -96,10 +97,18 @@ int wgt_x25519(uint8_t out[WGT_X25519_KEY_LEN], const uint8_t priv[WGT_X25519_KE
 	/* Every 32-byte string is a valid X25519 u-coordinate: nothing to validate. */
 	if (EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) <= 0)
 		goto out;
+	/*
+	 * A low-order peer key is attacker-controlled and expected: drop the
+	 * error OpenSSL queues for it so floods do not leave stale entries in
+	 * this thread's error queue for unrelated later callers.
+	 */
+	ERR_set_mark();
 	if (EVP_PKEY_derive(ctx, shared, &outlen) <= 0 || outlen != sizeof(shared)) {
+		ERR_pop_to_mark();
 		ret = -EINVAL;
 		goto out;
 	}
+	ERR_clear_last_mark();
 	if (is_all_zero(shared, sizeof(shared))) {
 		ret = -EINVAL;
 		goto out;
