@@ -20,10 +20,17 @@
 /* EVP lengths are int; larger buffers are fed in chunks of this many bytes. */
 #define EVP_CHUNK ((size_t)INT_MAX & ~(size_t)63)
 
-struct wgt_aead {
+/*
+ * One EVP context per direction: a worker seals (TUN -> UDP) and opens
+ * (UDP -> TUN) in turns, and with a single context every turn would re-key.
+ */
+struct aead_dir {
 	EVP_CIPHER_CTX *ctx;
 	uint64_t key_id; /* key loaded in ctx, 0 when none is trusted */
-	int enc;         /* direction ctx is keyed for: 1 seal, 0 open */
+};
+
+struct wgt_aead {
+	struct aead_dir dir[2]; /* indexed by enc: 0 open, 1 seal */
 };
 
 static uint32_t get_le32(const uint8_t *p)
@@ -296,15 +303,14 @@ struct wgt_aead *wgt_aead_new(void)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
-	a->ctx = EVP_CIPHER_CTX_new();
-	if (!a->ctx)
-		goto err_free;
-	if (!EVP_CipherInit_ex(a->ctx, cipher, NULL, NULL, NULL, 1))
-		goto err_free;
-	if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_IVLEN, AEAD_IV_LEN, NULL) <= 0)
-		goto err_free;
-	a->key_id = 0;
-	a->enc = 1;
+	for (int enc = 0; enc < 2; enc++) {
+		EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+		a->dir[enc].ctx = ctx;
+		if (!ctx || !EVP_CipherInit_ex(ctx, cipher, NULL, NULL, NULL, enc) ||
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, AEAD_IV_LEN, NULL) <= 0)
+			goto err_free;
+	}
 	return a;
 
 err_free:
@@ -317,34 +323,34 @@ void wgt_aead_free(struct wgt_aead *a)
 {
 	if (!a)
 		return;
-	/* Frees and wipes the cached key schedule. */
-	EVP_CIPHER_CTX_free(a->ctx);
+	/* Frees and wipes the cached key schedules. */
+	EVP_CIPHER_CTX_free(a->dir[0].ctx);
+	EVP_CIPHER_CTX_free(a->dir[1].ctx);
 	OPENSSL_cleanse(a, sizeof(*a));
 	free(a);
 }
 
 /*
- * Loads key (when key_id/direction differ from the cached ones, or key_id
- * is 0) and the per-packet IV. On failure the cache is dropped so the next
- * call re-keys from scratch. Returns 0 or -EIO.
+ * Loads key (when key_id differs from the one cached for this direction, or
+ * key_id is 0) and the per-packet IV. On failure the cache is dropped so the
+ * next call re-keys from scratch. Returns 0 or -EIO.
  */
-static int aead_prepare(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
+static int aead_prepare(struct aead_dir *d, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
 			uint64_t nonce, int enc)
 {
 	uint8_t iv[AEAD_IV_LEN];
 
 	make_iv(iv, nonce);
-	if (key_id == 0 || key_id != a->key_id || enc != a->enc) {
-		a->key_id = 0;
-		if (!EVP_CipherInit_ex(a->ctx, NULL, NULL, key, iv, enc))
+	if (key_id == 0 || key_id != d->key_id) {
+		d->key_id = 0;
+		if (!EVP_CipherInit_ex(d->ctx, NULL, NULL, key, iv, enc))
 			return -EIO;
-		a->key_id = key_id;
-		a->enc = enc;
+		d->key_id = key_id;
 		return 0;
 	}
 	/* Same key: a new IV resets the Poly1305 state and keeps the ChaCha20 key. */
-	if (!EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, iv, enc)) {
-		a->key_id = 0;
+	if (!EVP_CipherInit_ex(d->ctx, NULL, NULL, NULL, iv, enc)) {
+		d->key_id = 0;
 		return -EIO;
 	}
 	return 0;
@@ -354,14 +360,15 @@ static int aead_prepare(struct wgt_aead *a, uint64_t key_id, const uint8_t key[W
 int wgt_aead_seal(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
 		  uint8_t *dst, const uint8_t *src, size_t len, uint64_t nonce)
 {
+	struct aead_dir *d = &a->dir[1];
 	int ret;
 
-	ret = aead_prepare(a, key_id, key, nonce, 1);
+	ret = aead_prepare(d, key_id, key, nonce, 1);
 	if (ret)
 		return ret;
-	ret = seal_keyed(a->ctx, dst, src, len, NULL, 0);
+	ret = seal_keyed(d->ctx, dst, src, len, NULL, 0);
 	if (ret)
-		a->key_id = 0;
+		d->key_id = 0;
 	return ret;
 }
 
@@ -369,15 +376,16 @@ int wgt_aead_seal(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEA
 int wgt_aead_open(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
 		  uint8_t *dst, const uint8_t *src, size_t len, uint64_t nonce)
 {
+	struct aead_dir *d = &a->dir[0];
 	int ret;
 
 	if (len < WGT_AEAD_TAG_SIZE)
 		return -EINVAL;
-	ret = aead_prepare(a, key_id, key, nonce, 0);
+	ret = aead_prepare(d, key_id, key, nonce, 0);
 	if (ret)
 		return ret;
-	ret = open_keyed(a->ctx, dst, src, len - WGT_AEAD_TAG_SIZE, NULL, 0);
+	ret = open_keyed(d->ctx, dst, src, len - WGT_AEAD_TAG_SIZE, NULL, 0);
 	if (ret && ret != -EBADMSG)
-		a->key_id = 0;
+		d->key_id = 0;
 	return ret;
 }
