@@ -69,6 +69,13 @@ static void disarm(struct wgt_timers *t, enum wgt_timer_id id)
 	t->deadline[id] = 0;
 }
 
+/* The initiation rate limit runs from here, whichever handshake message it was. */
+static void note_handshake_sent(struct wgt_timers *t, uint64_t now)
+{
+	t->last_sent_handshake = now;
+	t->sent_handshake = true;
+}
+
 /* Backs the owner-only contract as far as a pure module can: one monotonic clock. */
 static void advance_clock(struct wgt_timers *t, uint64_t now)
 {
@@ -88,8 +95,7 @@ static unsigned int request_initiation(struct wgt_timers *t, uint64_t now, bool 
 		t->handshake_attempts = 0;
 	if (!wgt_timers_may_send_initiation(t, now))
 		return 0;
-	t->last_sent_handshake = now;
-	t->sent_handshake = true;
+	note_handshake_sent(t, now);
 	return WGT_TIMER_SEND_INITIATION;
 }
 
@@ -216,14 +222,12 @@ unsigned int wgt_timers_event(struct wgt_timers *t, enum wgt_timer_event ev, uin
 			    t->persistent_keepalive_interval * WGT_NSEC_PER_SEC);
 		return 0;
 	case WGT_TIMER_EV_HANDSHAKE_INITIATED:
-		t->last_sent_handshake = now;
-		t->sent_handshake = true;
+		note_handshake_sent(t, now);
 		arm(t, WGT_TIMER_ID_RETRANSMIT_HANDSHAKE, now, WGT_REKEY_TIMEOUT + jitter(t));
 		return 0;
 	case WGT_TIMER_EV_HANDSHAKE_RESPONDED:
 		/* Responding counts against our own initiations, as in the kernel. */
-		t->last_sent_handshake = now;
-		t->sent_handshake = true;
+		note_handshake_sent(t, now);
 		return 0;
 	case WGT_TIMER_EV_HANDSHAKE_COMPLETE:
 		disarm(t, WGT_TIMER_ID_RETRANSMIT_HANDSHAKE);
