@@ -139,8 +139,9 @@ bool wgt_tun_exists(const char *ifname);
  *   -EBADFD   the device is gone (fatal for this fd);
  *   other     fatal for this call (-EFAULT, -EINVAL for a buffer shorter
  *             than the virtio-net header).
- * A packet longer than len is truncated to len and the rest lost: size buf
- * as WGT_TUN_READ_MAX with offloads on, or MTU (+ header) without.
+ * A packet longer than len is silently cut to len (the return is then len,
+ * so it cannot be told apart): size buf as WGT_TUN_READ_MAX with offloads
+ * on, or above MTU (+ header) without.
  * Worker-owned fd: one thread per queue fd.
  */
 ssize_t wgt_tun_read(int fd, void *buf, size_t len);
