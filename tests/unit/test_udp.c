@@ -27,9 +27,9 @@
 struct slot {
 	uint8_t buf[65535];
 	union wgt_sockaddr name;
-	union {
-		struct cmsghdr align;
-		uint8_t b[WGT_UDP_CMSG_SPACE];
+	struct {
+		/* cmsghdr alignment without embedding its flexible array member */
+		uint8_t b[WGT_UDP_CMSG_SPACE] __attribute__((aligned(__alignof__(struct cmsghdr))));
 	} ctl;
 	struct iovec iov;
 };
@@ -377,9 +377,9 @@ END_TEST
 static void send_gso(int fd, const union wgt_sockaddr *dst, const uint8_t *data, size_t len,
 		     uint16_t gso)
 {
-	union {
-		struct cmsghdr align;
-		uint8_t b[WGT_UDP_CMSG_SPACE];
+	struct {
+		/* cmsghdr alignment without embedding its flexible array member */
+		uint8_t b[WGT_UDP_CMSG_SPACE] __attribute__((aligned(__alignof__(struct cmsghdr))));
 	} ctl;
 	struct iovec iov = { (void *)data, len };
 	struct mmsghdr m;
@@ -536,9 +536,9 @@ START_TEST(test_pktinfo_reply)
 {
 	struct wgt_udp_rx_info info;
 	union wgt_sockaddr dst, from;
-	union {
-		struct cmsghdr align;
-		uint8_t b[WGT_UDP_CMSG_SPACE];
+	struct {
+		/* cmsghdr alignment without embedding its flexible array member */
+		uint8_t b[WGT_UDP_CMSG_SPACE] __attribute__((aligned(__alignof__(struct cmsghdr))));
 	} ctl;
 	struct iovec iov;
 	struct mmsghdr m;
@@ -607,9 +607,9 @@ START_TEST(test_cmsg_limits)
 {
 	struct wgt_udp_rx_info info;
 	union wgt_sockaddr dst, src;
-	union {
-		struct cmsghdr align;
-		uint8_t b[WGT_UDP_CMSG_SPACE];
+	struct {
+		/* cmsghdr alignment without embedding its flexible array member */
+		uint8_t b[WGT_UDP_CMSG_SPACE] __attribute__((aligned(__alignof__(struct cmsghdr))));
 	} ctl;
 	struct msghdr h;
 	int srv, peer;
