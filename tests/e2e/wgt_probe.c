@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* wgt_probe: drives the protocol core over a plain UDP socket against a real WireGuard peer and checks an ICMP echo round trip through the tunnel. */
+/*
+ * No TUN device: the probe builds and checks the one IPv4 ICMP packet it
+ * needs itself, so it runs in any network namespace without privileges of
+ * its own. One thread does everything; it is both the core's control
+ * thread and the worker that owns the AEAD context. Every receive polls
+ * against one deadline, so the probe ends by --timeout whatever the peer does.
+ */
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
@@ -364,6 +371,7 @@ static struct wgt_noise_keypair *initiator_handshake(struct probe *p, int *ret_e
 			complain("receive: %s", strerror((int)-len));
 			return NULL;
 		}
+		now = wgt_now_ns();
 		if (!wgt_sockaddr_equal(&from, &p->peer)) {
 			say("ignored %zd bytes from %s", len, endpoint_str(&from));
 			continue;
@@ -381,7 +389,7 @@ static struct wgt_noise_keypair *initiator_handshake(struct probe *p, int *ret_e
 				say("dropped a handshake response: consume_response: %s", strerror(-ret));
 				continue;
 			}
-			ret = wgt_noise_begin_session(&p->hs, &p->keypairs, wgt_now_ns(), &kp);
+			ret = wgt_noise_begin_session(&p->hs, &p->keypairs, now, &kp);
 			if (ret) {
 				*ret_err = ret;
 				complain("begin_session: %s", strerror(-ret));
