@@ -6,7 +6,7 @@
  *
  * Two ways in: one-shot functions for the handshake path (they create and
  * free an EVP context per call), and a reusable `struct wgt_aead` for the
- * data path, owned by one thread, that re-keys its EVP context only when the
+ * data path, owned by one thread, that re-keys its per-direction EVP contexts only when the
  * key id changes, so a batch of packets on one keypair costs one key setup.
  */
 #ifndef WGT_CRYPTO_AEAD_H

@@ -5,11 +5,12 @@
  * A ring of WGT_REPLAY_BITS_TOTAL bits indexed by counter modulo the ring
  * size. `greatest` is one past the highest counter accepted so far. Moving
  * the window forward clears only the words it skips over, so a check costs
- * O(1) however far the counter jumps. One word of the ring is slack, so the
- * usable window is WGT_REPLAY_WINDOW (8128) counters below `greatest`.
+ * O(1) however far the counter jumps. One word of the ring is slack. As in
+ * the kernel, after accepting counter H every counter from H - 8128
+ * (WGT_REPLAY_WINDOW) up is still judged by its bit; older ones are refused.
  *
- *   counter:  ... [greatest - 8128 .............. greatest-1] greatest ...
- *                  too old below here   window     new above
+ *   counter:  ... [H - 8128 ........................ H] H+1 ...
+ *                  too old below   window (bitmap)      new: window moves
  *
  * Several workers may receive on the same keypair; the check-and-set is one
  * short critical section under a spinlock owned by the window.
