@@ -1,3 +1,701 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: implementation in progress. */
-extern int wgt_placeholder_allowedips;
+/* Allowed-IPs trie: lock-free longest-prefix lookups beside a single writer (see the header's design note). */
+#include "common/allowedips.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/compiler.h"
+
+enum {
+	FAM_V4,
+	FAM_V6,
+	FAM_COUNT,
+};
+
+/* Each level of the trie lengthens the prefix, so no path is longer than this. */
+#define DEPTH_MAX 130
+
+struct node {
+	/*
+	 * Writer only: the value's list of nodes. Once the node is unlinked
+	 * these are dead, which is what lets a reclamation hook reuse them
+	 * (WGT_ALLOWEDIPS_DEFER_SCRATCH).
+	 */
+	struct node *vnext;
+	struct node *vprev;
+	/* Read side. key and cidr never change once the node is published. */
+	struct node *bit[2];
+	void *value;
+	uint64_t key[2];
+	uint8_t cidr;
+	uint8_t fam;
+};
+
+/* A lookup touches one cache line per level: keep a node inside one. */
+_Static_assert(sizeof(struct node) <= WGT_CACHELINE, "trie node outgrew a cache line");
+_Static_assert(offsetof(struct node, bit) >= WGT_ALLOWEDIPS_DEFER_SCRATCH,
+	       "reclamation scratch overlaps fields lookups read");
+
+/* Every node of one value, so per-peer operations do not scan the trie. */
+struct vgroup {
+	void *value;
+	struct vgroup *hnext;
+	struct node *first;
+};
+
+struct wgt_allowedips {
+	/* Read side: the only fields lookups touch. */
+	struct node *root[FAM_COUNT];
+
+	/* Writer only, except the relaxed counters readable anywhere. */
+	void (*defer_free)(void *ptr, void (*fn)(void *ptr), void *ctx);
+	void *defer_ctx;
+	size_t count;
+	size_t max;
+	uint64_t cap_hits;
+	struct vgroup **groups;
+	size_t group_buckets;
+	size_t group_count;
+#ifndef NDEBUG
+	bool writer_busy;
+#endif
+};
+
+/* Debug check of the single-writer contract: overlapping writers trip it. */
+static void writer_enter(struct wgt_allowedips *t)
+{
+#ifndef NDEBUG
+	bool was = __atomic_exchange_n(&t->writer_busy, true, __ATOMIC_ACQUIRE);
+
+	WGT_ASSERT(!was);
+#endif
+}
+
+static void writer_exit(struct wgt_allowedips *t)
+{
+#ifndef NDEBUG
+	__atomic_store_n(&t->writer_busy, false, __ATOMIC_RELEASE);
+#endif
+}
+
+static void defer_free_now(void *ptr, void (*fn)(void *ptr), void *ctx)
+{
+	fn(ptr);
+}
+
+/* Mask of the first `bits` (0..64) bits of a host-order word. */
+static inline uint64_t mask_bits(unsigned int bits)
+{
+	return bits ? ~0ULL << (64 - bits) : 0;
+}
+
+static inline bool prefix_matches(const struct node *n, uint64_t k0, uint64_t k1)
+{
+	unsigned int cidr = n->cidr;
+	uint64_t m0 = mask_bits(cidr > 64 ? 64 : cidr);
+	uint64_t m1 = mask_bits(cidr > 64 ? cidr - 64 : 0);
+
+	return !(((k0 ^ n->key[0]) & m0) | ((k1 ^ n->key[1]) & m1));
+}
+
+/* Bit `pos` (0 = most significant, < 128) of the key: which child to take. */
+static inline unsigned int bit_at(uint64_t k0, uint64_t k1, unsigned int pos)
+{
+	return pos < 64 ? (k0 >> (63 - pos)) & 1 : (k1 >> (127 - pos)) & 1;
+}
+
+/* Length of the common prefix of two keys, 0..128. */
+static unsigned int common_bits(const uint64_t a[2], const uint64_t b[2])
+{
+	uint64_t x0 = a[0] ^ b[0], x1 = a[1] ^ b[1];
+
+	if (x0)
+		return (unsigned int)__builtin_clzll(x0);
+	if (x1)
+		return 64 + (unsigned int)__builtin_clzll(x1);
+	return 128;
+}
+
+static void mask_key(uint64_t key[2], unsigned int cidr)
+{
+	key[0] &= mask_bits(cidr > 64 ? 64 : cidr);
+	key[1] &= mask_bits(cidr > 64 ? cidr - 64 : 0);
+}
+
+/* Family to trie index and prefix length limit; false for an unknown family. */
+static bool family_info(int family, unsigned int *ret_fam, unsigned int *ret_bits)
+{
+	if (family == AF_INET) {
+		*ret_fam = FAM_V4;
+		*ret_bits = 32;
+		return true;
+	}
+	if (family == AF_INET6) {
+		*ret_fam = FAM_V6;
+		*ret_bits = 128;
+		return true;
+	}
+	return false;
+}
+
+/* Network-order address to the trie's host-order key (IPv4 in the top bits). */
+static inline void load_key(unsigned int fam, const void *addr, uint64_t key[2])
+{
+	if (fam == FAM_V4) {
+		uint32_t a;
+
+		memcpy(&a, addr, 4);
+		key[0] = (uint64_t)be32toh(a) << 32;
+		key[1] = 0;
+	} else {
+		uint64_t a[2];
+
+		memcpy(a, addr, 16);
+		key[0] = be64toh(a[0]);
+		key[1] = be64toh(a[1]);
+	}
+}
+
+static void store_key(unsigned int fam, const uint64_t key[2], uint8_t *addr)
+{
+	if (fam == FAM_V4) {
+		uint32_t a = htobe32((uint32_t)(key[0] >> 32));
+
+		memcpy(addr, &a, 4);
+	} else {
+		uint64_t a[2] = { htobe64(key[0]), htobe64(key[1]) };
+
+		memcpy(addr, a, 16);
+	}
+}
+
+/* Publishes a fully built node (or NULL). R1: pairs with the acquire loads in lookup(). */
+static void publish(struct node **slot, struct node *n)
+{
+	__atomic_store_n(slot, n, __ATOMIC_RELEASE);
+}
+
+/* Writer only: the node is private until publish(). */
+static struct node *node_new(unsigned int fam, const uint64_t key[2], unsigned int cidr)
+{
+	struct node *n = aligned_alloc(WGT_CACHELINE, WGT_ALIGN_UP(sizeof(*n), WGT_CACHELINE));
+
+	if (!n)
+		return NULL;
+	memset(n, 0, sizeof(*n));
+	n->key[0] = key[0];
+	n->key[1] = key[1];
+	mask_key(n->key, cidr);
+	n->cidr = (uint8_t)cidr;
+	n->fam = (uint8_t)fam;
+	return n;
+}
+
+static void node_retire(struct wgt_allowedips *t, struct node *n)
+{
+	t->defer_free(n, free, t->defer_ctx);
+}
+
+static size_t group_hash(const struct wgt_allowedips *t, const void *value)
+{
+	/* Values are our own heap pointers, not attacker input: a multiplicative hash is enough. */
+	return (size_t)(((uintptr_t)value * 0x9e3779b97f4a7c15ULL) >> 32) & (t->group_buckets - 1);
+}
+
+/* Writer only. */
+static struct vgroup *group_find(const struct wgt_allowedips *t, const void *value)
+{
+	struct vgroup *g;
+
+	if (!t->group_buckets)
+		return NULL;
+	for (g = t->groups[group_hash(t, value)]; g; g = g->hnext)
+		if (g->value == value)
+			return g;
+	return NULL;
+}
+
+/* Writer only. Doubles the bucket array; on failure the old one stays usable. */
+static int groups_grow(struct wgt_allowedips *t)
+{
+	size_t old_n = t->group_buckets, new_n = old_n ? old_n * 2 : 16;
+	struct vgroup **old = t->groups;
+	struct vgroup **fresh = calloc(new_n, sizeof(*fresh));
+
+	if (!fresh)
+		return -ENOMEM;
+	t->groups = fresh;
+	t->group_buckets = new_n;
+	for (size_t i = 0; i < old_n; i++) {
+		struct vgroup *g = old[i], *next;
+
+		for (; g; g = next) {
+			size_t h = group_hash(t, g->value);
+
+			next = g->hnext;
+			g->hnext = fresh[h];
+			fresh[h] = g;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+/* Writer only. Finds or creates the group of `value`. Returns 0 or -ENOMEM. */
+static int group_get(struct wgt_allowedips *t, void *value, struct vgroup **ret_group)
+{
+	struct vgroup *g = group_find(t, value);
+	size_t h;
+
+	if (g)
+		goto out;
+	if (t->group_count >= t->group_buckets && groups_grow(t) < 0 && !t->group_buckets)
+		return -ENOMEM;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->value = value;
+	h = group_hash(t, value);
+	g->hnext = t->groups[h];
+	t->groups[h] = g;
+	t->group_count++;
+out:
+	*ret_group = g;
+	return 0;
+}
+
+/* Writer only. Drops an empty group. */
+static void group_put(struct wgt_allowedips *t, struct vgroup *g)
+{
+	struct vgroup **pp;
+
+	if (g->first)
+		return;
+	for (pp = &t->groups[group_hash(t, g->value)]; *pp != g; pp = &(*pp)->hnext)
+		;
+	*pp = g->hnext;
+	t->group_count--;
+	free(g);
+}
+
+static void group_link(struct vgroup *g, struct node *n)
+{
+	n->vprev = NULL;
+	n->vnext = g->first;
+	if (g->first)
+		g->first->vprev = n;
+	g->first = n;
+}
+
+static void group_unlink(struct vgroup *g, struct node *n)
+{
+	if (n->vprev)
+		n->vprev->vnext = n->vnext;
+	else
+		g->first = n->vnext;
+	if (n->vnext)
+		n->vnext->vprev = n->vprev;
+	n->vnext = n->vprev = NULL;
+}
+
+struct wgt_allowedips *wgt_allowedips_new(void)
+{
+	struct wgt_allowedips *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->defer_free = defer_free_now;
+	t->max = WGT_ALLOWEDIPS_MAX;
+	return t;
+}
+
+/* Writer only, with no reader left. */
+void wgt_allowedips_free(struct wgt_allowedips *t)
+{
+	struct node *stack[DEPTH_MAX + 1];
+
+	if (!t)
+		return;
+	for (unsigned int fam = 0; fam < FAM_COUNT; fam++) {
+		size_t sp = 0;
+
+		/* Depth first: the stack never holds more than depth + 1 nodes. */
+		if (t->root[fam])
+			stack[sp++] = t->root[fam];
+		while (sp) {
+			struct node *n = stack[--sp];
+
+			if (n->bit[0])
+				stack[sp++] = n->bit[0];
+			if (n->bit[1])
+				stack[sp++] = n->bit[1];
+			free(n);
+		}
+	}
+	for (size_t i = 0; i < t->group_buckets; i++) {
+		struct vgroup *g = t->groups[i], *next;
+
+		for (; g; g = next) {
+			next = g->hnext;
+			free(g);
+		}
+	}
+	free(t->groups);
+	free(t);
+}
+
+/* Writer only, before readers exist. */
+void wgt_allowedips_set_defer_free(struct wgt_allowedips *t,
+				   void (*defer_free)(void *ptr, void (*fn)(void *ptr), void *ctx),
+				   void *ctx)
+{
+	t->defer_free = defer_free ? defer_free : defer_free_now;
+	t->defer_ctx = defer_free ? ctx : NULL;
+}
+
+/* Writer only. */
+int wgt_allowedips_set_max(struct wgt_allowedips *t, size_t max)
+{
+	if (!max || max > WGT_ALLOWEDIPS_MAX)
+		return -EINVAL;
+	t->max = max;
+	return 0;
+}
+
+/* Writer only. Room for one more prefix, counting refusals. */
+static int reserve_entry(struct wgt_allowedips *t)
+{
+	if (t->count < t->max)
+		return 0;
+	__atomic_store_n(&t->cap_hits, t->cap_hits + 1, __ATOMIC_RELAXED);
+	return -ENOSPC;
+}
+
+static void count_add(struct wgt_allowedips *t, long delta)
+{
+	__atomic_store_n(&t->count, t->count + (size_t)delta, __ATOMIC_RELAXED);
+}
+
+/* Writer only. Gives an existing node (maybe an intermediate one) the value `value`. */
+static int set_value(struct wgt_allowedips *t, struct node *n, void *value)
+{
+	struct vgroup *g, *old = NULL;
+	int r;
+
+	if (n->value == value)
+		return 0;
+	if (!n->value) {
+		r = reserve_entry(t);
+		if (r < 0)
+			return r;
+	}
+	r = group_get(t, value, &g);
+	if (r < 0)
+		return r;
+	if (n->value) {
+		old = group_find(t, n->value);
+		WGT_ASSERT(old);
+		group_unlink(old, n);
+		group_put(t, old);
+	} else {
+		count_add(t, 1);
+	}
+	/* R2: pairs with the acquire load of n->value in lookup(). */
+	__atomic_store_n(&n->value, value, __ATOMIC_RELEASE);
+	group_link(g, n);
+	return 0;
+}
+
+/* Writer only. */
+int wgt_allowedips_insert(struct wgt_allowedips *t, int family, const void *addr,
+			  uint8_t cidr, void *value)
+{
+	struct node **slot, *n, *leaf = NULL, *mid = NULL;
+	unsigned int fam, bits, common;
+	struct vgroup *g;
+	uint64_t key[2];
+	int r;
+
+	if (!family_info(family, &fam, &bits) || cidr > bits || !addr || !value)
+		return -EINVAL;
+	writer_enter(t);
+	load_key(fam, addr, key);
+	mask_key(key, cidr);
+
+	/* Walk down while the node's prefix contains ours. */
+	for (slot = &t->root[fam]; (n = *slot); slot = &n->bit[bit_at(key[0], key[1], n->cidr)]) {
+		if (n->cidr > cidr || !prefix_matches(n, key[0], key[1]))
+			break;
+		if (n->cidr == cidr) {
+			r = set_value(t, n, value);
+			goto out;
+		}
+	}
+
+	r = reserve_entry(t);
+	if (r < 0)
+		goto out;
+	r = -ENOMEM;
+	leaf = node_new(fam, key, cidr);
+	if (!leaf)
+		goto out;
+	leaf->value = value;
+	if (n) {
+		/* n is either below our prefix or beside it; the shared part decides. */
+		common = WGT_MIN(common_bits(key, n->key), WGT_MIN((unsigned int)cidr, n->cidr));
+		if (common == cidr) {
+			leaf->bit[bit_at(n->key[0], n->key[1], cidr)] = n;
+		} else {
+			mid = node_new(fam, key, common);
+			if (!mid)
+				goto out;
+			mid->bit[bit_at(n->key[0], n->key[1], common)] = n;
+			mid->bit[bit_at(key[0], key[1], common)] = leaf;
+		}
+	}
+	r = group_get(t, value, &g);
+	if (r < 0)
+		goto out;
+
+	publish(slot, mid ? mid : leaf);
+	group_link(g, leaf);
+	count_add(t, 1);
+	leaf = mid = NULL;
+	r = 0;
+out:
+	/* Only unpublished nodes remain here: nobody else can have seen them. */
+	free(leaf);
+	free(mid);
+	writer_exit(t);
+	return r;
+}
+
+/*
+ * Writer only. Finds the node holding exactly key/cidr and the slots that
+ * point to it and to its parent (NULL at the top). NULL if absent.
+ */
+static struct node *find_exact(struct wgt_allowedips *t, unsigned int fam, const uint64_t key[2],
+			       unsigned int cidr, struct node ***ret_slot,
+			       struct node ***ret_parent_slot)
+{
+	struct node **slot = &t->root[fam], **parent_slot = NULL, *n;
+
+	while ((n = *slot) && n->cidr <= cidr && prefix_matches(n, key[0], key[1])) {
+		if (n->cidr == cidr) {
+			*ret_slot = slot;
+			*ret_parent_slot = parent_slot;
+			return n;
+		}
+		parent_slot = slot;
+		slot = &n->bit[bit_at(key[0], key[1], n->cidr)];
+	}
+	return NULL;
+}
+
+/*
+ * Writer only. Takes the value off n (already unlinked from its group) and
+ * restores the invariant: n stays as an intermediate node if it has two
+ * children; otherwise its child takes its place, and a valueless parent
+ * left with one child is spliced out too. Unlinked nodes are retired.
+ */
+static void remove_node(struct wgt_allowedips *t, struct node *n, struct node **slot,
+			struct node **parent_slot)
+{
+	struct node *child, *parent;
+
+	__atomic_store_n(&n->value, NULL, __ATOMIC_RELEASE); /* R2 */
+	count_add(t, -1);
+	if (n->bit[0] && n->bit[1])
+		return;
+	child = n->bit[0] ? n->bit[0] : n->bit[1];
+	publish(slot, child);
+	node_retire(t, n);
+	if (child || !parent_slot)
+		return;
+	parent = *parent_slot;
+	if (parent->value)
+		return;
+	/* slot was one of parent's two children and is now NULL. */
+	publish(parent_slot, parent->bit[0] ? parent->bit[0] : parent->bit[1]);
+	node_retire(t, parent);
+}
+
+/* Writer only. */
+int wgt_allowedips_remove(struct wgt_allowedips *t, int family, const void *addr,
+			  uint8_t cidr, void *value)
+{
+	struct node **slot, **parent_slot, *n;
+	unsigned int fam, bits;
+	struct vgroup *g;
+	uint64_t key[2];
+	int r = -ENOENT;
+
+	if (!family_info(family, &fam, &bits) || cidr > bits || !addr || !value)
+		return -EINVAL;
+	writer_enter(t);
+	load_key(fam, addr, key);
+	mask_key(key, cidr);
+	n = find_exact(t, fam, key, cidr, &slot, &parent_slot);
+	if (!n || n->value != value)
+		goto out;
+	g = group_find(t, value);
+	WGT_ASSERT(g);
+	group_unlink(g, n);
+	group_put(t, g);
+	remove_node(t, n, slot, parent_slot);
+	r = 0;
+out:
+	writer_exit(t);
+	return r;
+}
+
+/* Writer only. */
+void wgt_allowedips_remove_by_value(struct wgt_allowedips *t, void *value)
+{
+	struct vgroup *g;
+	struct node *n;
+
+	writer_enter(t);
+	g = group_find(t, value);
+	if (!g)
+		goto out;
+	while ((n = g->first)) {
+		struct node **slot, **parent_slot;
+		struct node *found;
+
+		group_unlink(g, n);
+		found = find_exact(t, n->fam, n->key, n->cidr, &slot, &parent_slot);
+		WGT_ASSERT(found == n);
+		(void)found;
+		remove_node(t, n, slot, parent_slot);
+	}
+	group_put(t, g);
+out:
+	writer_exit(t);
+}
+
+/*
+ * Any thread, inside a read-side critical section; lock-free.
+ * `v6` is a constant at each call site so each family gets its own loop.
+ */
+static inline void *lookup(const struct node *n, uint64_t k0, uint64_t k1, bool v6)
+{
+	void *best = NULL;
+
+	while (n) {
+		unsigned int cidr = n->cidr;
+		void *v;
+
+		if (v6) {
+			if (!prefix_matches(n, k0, k1))
+				break;
+		} else if ((k0 ^ n->key[0]) & mask_bits(cidr)) {
+			break;
+		}
+		/* R2: pairs with the release store in set_value(). */
+		v = __atomic_load_n(&n->value, __ATOMIC_ACQUIRE);
+		if (v)
+			best = v;
+		if (v6) {
+			/* A /128 has no children, and bit 128 does not exist. */
+			if (cidr == 128)
+				break;
+			/* R1: pairs with publish(). */
+			n = __atomic_load_n(&n->bit[bit_at(k0, k1, cidr)], __ATOMIC_ACQUIRE);
+		} else {
+			/* R1: pairs with publish(). A /32 reads bit 32 (always 0) of a leaf. */
+			n = __atomic_load_n(&n->bit[(k0 >> (63 - cidr)) & 1], __ATOMIC_ACQUIRE);
+		}
+	}
+	return best;
+}
+
+/* Any thread, inside a read-side critical section; lock-free. */
+void *wgt_allowedips_lookup(const struct wgt_allowedips *t, int family, const void *addr)
+{
+	uint64_t key[2];
+
+	if (likely(family == AF_INET)) {
+		load_key(FAM_V4, addr, key);
+		/* R1: pairs with publish(). */
+		return lookup(__atomic_load_n(&t->root[FAM_V4], __ATOMIC_ACQUIRE), key[0], 0, false);
+	}
+	if (family == AF_INET6) {
+		load_key(FAM_V6, addr, key);
+		/* R1: pairs with publish(). */
+		return lookup(__atomic_load_n(&t->root[FAM_V6], __ATOMIC_ACQUIRE), key[0], key[1], true);
+	}
+	return NULL;
+}
+
+static int node_cmp(const void *pa, const void *pb)
+{
+	const struct node *a = *(const struct node *const *)pa;
+	const struct node *b = *(const struct node *const *)pb;
+
+	if (a->fam != b->fam)
+		return a->fam < b->fam ? -1 : 1;
+	if (a->key[0] != b->key[0])
+		return a->key[0] < b->key[0] ? -1 : 1;
+	if (a->key[1] != b->key[1])
+		return a->key[1] < b->key[1] ? -1 : 1;
+	return (int)a->cidr - (int)b->cidr;
+}
+
+/* Writer only (the control thread answering `wg show`). */
+int wgt_allowedips_walk_by_value(const struct wgt_allowedips *t, void *value,
+				 int (*cb)(void *ctx, int family, const uint8_t *addr, uint8_t cidr),
+				 void *ctx)
+{
+	const struct vgroup *g;
+	struct node **nodes = NULL;
+	size_t n = 0, i = 0;
+	struct node *it;
+	int r = 0;
+
+#ifndef NDEBUG
+	WGT_ASSERT(!__atomic_load_n(&t->writer_busy, __ATOMIC_RELAXED));
+#endif
+	g = group_find(t, value);
+	if (!g)
+		goto out;
+	for (it = g->first; it; it = it->vnext)
+		n++;
+	/* Sorted copy so the output does not reveal or depend on insertion order. */
+	nodes = malloc(n * sizeof(*nodes));
+	if (!nodes) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (it = g->first; it; it = it->vnext)
+		nodes[i++] = it;
+	qsort(nodes, n, sizeof(*nodes), node_cmp);
+	for (i = 0; i < n; i++) {
+		uint8_t addr[16];
+
+		store_key(nodes[i]->fam, nodes[i]->key, addr);
+		r = cb(ctx, nodes[i]->fam == FAM_V4 ? AF_INET : AF_INET6, addr, nodes[i]->cidr);
+		if (r)
+			goto out;
+	}
+out:
+	free(nodes);
+	return r;
+}
+
+/* Any thread: a relaxed snapshot. */
+size_t wgt_allowedips_count(const struct wgt_allowedips *t)
+{
+	return __atomic_load_n(&t->count, __ATOMIC_RELAXED);
+}
+
+/* Any thread: a relaxed snapshot. */
+uint64_t wgt_allowedips_cap_hits(const struct wgt_allowedips *t)
+{
+	return __atomic_load_n(&t->cap_hits, __ATOMIC_RELAXED);
+}
