@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Allowed-IPs trie: lock-free longest-prefix lookups beside a single writer (see the header's design note). */
+/* Allowed-IPs trie: the source of truth, its single writer's API and the per-value index (see allowedips.h). */
 #include "common/allowedips.h"
 
 #include <endian.h>
@@ -9,62 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/allowedips_pvt.h"
 #include "common/compiler.h"
-
-enum {
-	FAM_V4,
-	FAM_V6,
-	FAM_COUNT,
-};
-
-/* Each level of the trie lengthens the prefix, so no path is longer than this. */
-#define DEPTH_MAX 130
-
-struct node {
-	/*
-	 * Writer only: the value's list of nodes. Once the node is unlinked
-	 * these are dead, which is what lets a reclamation hook reuse them
-	 * (WGT_ALLOWEDIPS_DEFER_SCRATCH).
-	 */
-	struct node *vnext;
-	struct node *vprev;
-	/* Read side. key and cidr never change once the node is published. */
-	struct node *bit[2];
-	void *value;
-	uint64_t key[2];
-	uint8_t cidr;
-	uint8_t fam;
-};
-
-/* A lookup touches one cache line per level: keep a node inside one. */
-_Static_assert(sizeof(struct node) <= WGT_CACHELINE, "trie node outgrew a cache line");
-_Static_assert(offsetof(struct node, bit) >= WGT_ALLOWEDIPS_DEFER_SCRATCH,
-	       "reclamation scratch overlaps fields lookups read");
-
-/* Every node of one value, so per-peer operations do not scan the trie. */
-struct vgroup {
-	void *value;
-	struct vgroup *hnext;
-	struct node *first;
-};
-
-struct wgt_allowedips {
-	/* Read side: the only fields lookups touch. */
-	struct node *root[FAM_COUNT];
-
-	/* Writer only, except the relaxed counters readable anywhere. */
-	void (*defer_free)(void *ptr, void (*fn)(void *ptr), void *ctx);
-	void *defer_ctx;
-	size_t count;
-	size_t max;
-	uint64_t cap_hits;
-	struct vgroup **groups;
-	size_t group_buckets;
-	size_t group_count;
-#ifndef NDEBUG
-	bool writer_busy;
-#endif
-};
 
 /* Debug check of the single-writer contract: overlapping writers trip it. */
 static void writer_enter(struct wgt_allowedips *t)
@@ -86,27 +32,6 @@ static void writer_exit(struct wgt_allowedips *t)
 static void defer_free_now(void *ptr, void (*fn)(void *ptr), void *ctx)
 {
 	fn(ptr);
-}
-
-/* Mask of the first `bits` (0..64) bits of a host-order word. */
-static inline uint64_t mask_bits(unsigned int bits)
-{
-	return bits ? ~0ULL << (64 - bits) : 0;
-}
-
-static inline bool prefix_matches(const struct node *n, uint64_t k0, uint64_t k1)
-{
-	unsigned int cidr = n->cidr;
-	uint64_t m0 = mask_bits(cidr > 64 ? 64 : cidr);
-	uint64_t m1 = mask_bits(cidr > 64 ? cidr - 64 : 0);
-
-	return !(((k0 ^ n->key[0]) & m0) | ((k1 ^ n->key[1]) & m1));
-}
-
-/* Bit `pos` (0 = most significant, < 128) of the key: which child to take. */
-static inline unsigned int bit_at(uint64_t k0, uint64_t k1, unsigned int pos)
-{
-	return pos < 64 ? (k0 >> (63 - pos)) & 1 : (k1 >> (127 - pos)) & 1;
 }
 
 /* Length of the common prefix of two keys, 0..128. */
@@ -174,10 +99,10 @@ static void store_key(unsigned int fam, const uint64_t key[2], uint8_t *addr)
 	}
 }
 
-/* Publishes a fully built node (or NULL). R1: pairs with the acquire loads in lookup(). */
-static void publish(struct node **slot, struct node *n)
+/* Publishes a fully built node (or NULL). R1: pairs with the acquire loads in trie_lookup(). */
+static void publish(struct node **link, struct node *n)
 {
-	__atomic_store_n(slot, n, __ATOMIC_RELEASE);
+	__atomic_store_n(link, n, __ATOMIC_RELEASE);
 }
 
 /* Writer only: the node is private until publish(). */
@@ -220,7 +145,7 @@ static struct vgroup *group_find(const struct wgt_allowedips *t, const void *val
 	return NULL;
 }
 
-/* Writer only. Doubles the bucket array; on failure the old one stays usable. */
+/* Writer only. Doubles the hash array; on failure the old one stays usable. */
 static int groups_grow(struct wgt_allowedips *t)
 {
 	size_t old_n = t->group_buckets, new_n = old_n ? old_n * 2 : 16;
@@ -309,9 +234,18 @@ struct wgt_allowedips *wgt_allowedips_new(void)
 
 	if (!t)
 		return NULL;
+	for (unsigned int fam = 0; fam < FAM_COUNT; fam++) {
+		/* 1 MiB each, zero pages until a slot is written. */
+		t->slots[fam] = calloc(SLOT_COUNT, sizeof(*t->slots[fam]));
+		if (!t->slots[fam])
+			goto err;
+	}
 	t->defer_free = defer_free_now;
 	t->max = WGT_ALLOWEDIPS_MAX;
 	return t;
+err:
+	wgt_allowedips_free(t);
+	return NULL;
 }
 
 /* Writer only, with no reader left. */
@@ -321,6 +255,7 @@ void wgt_allowedips_free(struct wgt_allowedips *t)
 
 	if (!t)
 		return;
+	wgt_allowedips_slots_free(t);
 	for (unsigned int fam = 0; fam < FAM_COUNT; fam++) {
 		size_t sp = 0;
 
@@ -405,9 +340,10 @@ static int set_value(struct wgt_allowedips *t, struct node *n, void *value)
 	} else {
 		count_add(t, 1);
 	}
-	/* R2: pairs with the acquire load of n->value in lookup(). */
+	/* R2: pairs with the acquire load of n->value in trie_lookup(). */
 	__atomic_store_n(&n->value, value, __ATOMIC_RELEASE);
 	group_link(g, n);
+	wgt_allowedips_slots_sync(t, n->fam, n->key, n->cidr);
 	return 0;
 }
 
@@ -415,7 +351,7 @@ static int set_value(struct wgt_allowedips *t, struct node *n, void *value)
 int wgt_allowedips_insert(struct wgt_allowedips *t, int family, const void *addr,
 			  uint8_t cidr, void *value)
 {
-	struct node **slot, *n, *leaf = NULL, *mid = NULL;
+	struct node **link, *n, *leaf = NULL, *mid = NULL;
 	unsigned int fam, bits, common;
 	struct vgroup *g;
 	uint64_t key[2];
@@ -428,7 +364,7 @@ int wgt_allowedips_insert(struct wgt_allowedips *t, int family, const void *addr
 	mask_key(key, cidr);
 
 	/* Walk down while the node's prefix contains ours. */
-	for (slot = &t->root[fam]; (n = *slot); slot = &n->bit[bit_at(key[0], key[1], n->cidr)]) {
+	for (link = &t->root[fam]; (n = *link); link = &n->bit[bit_at(key[0], key[1], n->cidr)]) {
 		if (n->cidr > cidr || !prefix_matches(n, key[0], key[1]))
 			break;
 		if (n->cidr == cidr) {
@@ -462,9 +398,10 @@ int wgt_allowedips_insert(struct wgt_allowedips *t, int family, const void *addr
 	if (r < 0)
 		goto out;
 
-	publish(slot, mid ? mid : leaf);
+	publish(link, mid ? mid : leaf);
 	group_link(g, leaf);
 	count_add(t, 1);
+	wgt_allowedips_slots_sync(t, fam, key, cidr);
 	leaf = mid = NULL;
 	r = 0;
 out:
@@ -476,60 +413,66 @@ out:
 }
 
 /*
- * Writer only. Finds the node holding exactly key/cidr and the slots that
+ * Writer only. Finds the node holding exactly key/cidr and the links that
  * point to it and to its parent (NULL at the top). NULL if absent.
  */
 static struct node *find_exact(struct wgt_allowedips *t, unsigned int fam, const uint64_t key[2],
-			       unsigned int cidr, struct node ***ret_slot,
-			       struct node ***ret_parent_slot)
+			       unsigned int cidr, struct node ***ret_link,
+			       struct node ***ret_parent_link)
 {
-	struct node **slot = &t->root[fam], **parent_slot = NULL, *n;
+	struct node **link = &t->root[fam], **parent_link = NULL, *n;
 
-	while ((n = *slot) && n->cidr <= cidr && prefix_matches(n, key[0], key[1])) {
+	while ((n = *link) && n->cidr <= cidr && prefix_matches(n, key[0], key[1])) {
 		if (n->cidr == cidr) {
-			*ret_slot = slot;
-			*ret_parent_slot = parent_slot;
+			*ret_link = link;
+			*ret_parent_link = parent_link;
 			return n;
 		}
-		parent_slot = slot;
-		slot = &n->bit[bit_at(key[0], key[1], n->cidr)];
+		parent_link = link;
+		link = &n->bit[bit_at(key[0], key[1], n->cidr)];
 	}
 	return NULL;
 }
 
 /*
- * Writer only. Takes the value off n (already unlinked from its group) and
- * restores the invariant: n stays as an intermediate node if it has two
- * children; otherwise its child takes its place, and a valueless parent
- * left with one child is spliced out too. Unlinked nodes are retired.
+ * Writer only. Takes the value off n (already unlinked from its group),
+ * restores the invariant and brings the jump table along: n stays as an
+ * intermediate node if it has two children; otherwise its child takes its
+ * place, and a valueless parent left with one child is spliced out too.
+ * Unlinked nodes are retired only once no slot points to them either.
  */
-static void remove_node(struct wgt_allowedips *t, struct node *n, struct node **slot,
-			struct node **parent_slot)
+static void remove_node(struct wgt_allowedips *t, struct node *n, struct node **link,
+			struct node **parent_link)
 {
-	struct node *child, *parent;
+	struct node *child, *parent, *dead[2] = { NULL, NULL };
 
 	__atomic_store_n(&n->value, NULL, __ATOMIC_RELEASE); /* R2 */
 	count_add(t, -1);
 	if (n->bit[0] && n->bit[1])
-		return;
+		goto out;
 	child = n->bit[0] ? n->bit[0] : n->bit[1];
-	publish(slot, child);
-	node_retire(t, n);
-	if (child || !parent_slot)
-		return;
-	parent = *parent_slot;
+	publish(link, child);
+	dead[0] = n;
+	if (child || !parent_link)
+		goto out;
+	parent = *parent_link;
 	if (parent->value)
-		return;
-	/* slot was one of parent's two children and is now NULL. */
-	publish(parent_slot, parent->bit[0] ? parent->bit[0] : parent->bit[1]);
-	node_retire(t, parent);
+		goto out;
+	/* link was one of parent's two children and is now NULL. */
+	publish(parent_link, parent->bit[0] ? parent->bit[0] : parent->bit[1]);
+	dead[1] = parent;
+out:
+	wgt_allowedips_slots_sync(t, n->fam, n->key, n->cidr);
+	for (unsigned int i = 0; i < 2; i++)
+		if (dead[i])
+			node_retire(t, dead[i]);
 }
 
 /* Writer only. */
 int wgt_allowedips_remove(struct wgt_allowedips *t, int family, const void *addr,
 			  uint8_t cidr, void *value)
 {
-	struct node **slot, **parent_slot, *n;
+	struct node **link, **parent_link, *n;
 	unsigned int fam, bits;
 	struct vgroup *g;
 	uint64_t key[2];
@@ -540,14 +483,14 @@ int wgt_allowedips_remove(struct wgt_allowedips *t, int family, const void *addr
 	writer_enter(t);
 	load_key(fam, addr, key);
 	mask_key(key, cidr);
-	n = find_exact(t, fam, key, cidr, &slot, &parent_slot);
+	n = find_exact(t, fam, key, cidr, &link, &parent_link);
 	if (!n || n->value != value)
 		goto out;
 	g = group_find(t, value);
 	WGT_ASSERT(g);
 	group_unlink(g, n);
 	group_put(t, g);
-	remove_node(t, n, slot, parent_slot);
+	remove_node(t, n, link, parent_link);
 	r = 0;
 out:
 	writer_exit(t);
@@ -565,72 +508,18 @@ void wgt_allowedips_remove_by_value(struct wgt_allowedips *t, void *value)
 	if (!g)
 		goto out;
 	while ((n = g->first)) {
-		struct node **slot, **parent_slot;
+		struct node **link, **parent_link;
 		struct node *found;
 
 		group_unlink(g, n);
-		found = find_exact(t, n->fam, n->key, n->cidr, &slot, &parent_slot);
+		found = find_exact(t, n->fam, n->key, n->cidr, &link, &parent_link);
 		WGT_ASSERT(found == n);
 		(void)found;
-		remove_node(t, n, slot, parent_slot);
+		remove_node(t, n, link, parent_link);
 	}
 	group_put(t, g);
 out:
 	writer_exit(t);
-}
-
-/*
- * Any thread, inside a read-side critical section; lock-free.
- * `v6` is a constant at each call site so each family gets its own loop.
- */
-static inline void *lookup(const struct node *n, uint64_t k0, uint64_t k1, bool v6)
-{
-	void *best = NULL;
-
-	while (n) {
-		unsigned int cidr = n->cidr;
-		void *v;
-
-		if (v6) {
-			if (!prefix_matches(n, k0, k1))
-				break;
-		} else if ((k0 ^ n->key[0]) & mask_bits(cidr)) {
-			break;
-		}
-		/* R2: pairs with the release store in set_value(). */
-		v = __atomic_load_n(&n->value, __ATOMIC_ACQUIRE);
-		if (v)
-			best = v;
-		if (v6) {
-			/* A /128 has no children, and bit 128 does not exist. */
-			if (cidr == 128)
-				break;
-			/* R1: pairs with publish(). */
-			n = __atomic_load_n(&n->bit[bit_at(k0, k1, cidr)], __ATOMIC_ACQUIRE);
-		} else {
-			/* R1: pairs with publish(). A /32 reads bit 32 (always 0) of a leaf. */
-			n = __atomic_load_n(&n->bit[(k0 >> (63 - cidr)) & 1], __ATOMIC_ACQUIRE);
-		}
-	}
-	return best;
-}
-
-/* Any thread, inside a read-side critical section; lock-free. */
-void *wgt_allowedips_lookup(const struct wgt_allowedips *t, int family, const void *addr)
-{
-	uint64_t key[2];
-
-	if (likely(family == AF_INET)) {
-		load_key(FAM_V4, addr, key);
-		/* R1: pairs with publish(). */
-		return lookup(__atomic_load_n(&t->root[FAM_V4], __ATOMIC_ACQUIRE), key[0], 0, false);
-	}
-	if (family == AF_INET6) {
-		load_key(FAM_V6, addr, key);
-		/* R1: pairs with publish(). */
-		return lookup(__atomic_load_n(&t->root[FAM_V6], __ATOMIC_ACQUIRE), key[0], key[1], true);
-	}
-	return NULL;
 }
 
 static int node_cmp(const void *pa, const void *pb)

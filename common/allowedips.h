@@ -9,11 +9,11 @@
 /*
  * Design note
  *
- * One path-compressed binary trie per family. Every node carries the whole
- * masked prefix (IPv4 in the top 32 bits of key[0], IPv6 as two host-order
- * 64-bit words) and its length `cidr`; a lookup descends by testing the bit
- * at position `cidr` of the searched address and remembers the last node on
- * the way whose prefix matches and that carries a value:
+ * The source of truth is one path-compressed binary trie per family. Every
+ * node carries its whole masked prefix (IPv4 in the top 32 bits of key[0],
+ * IPv6 as two host-order 64-bit words) and its length `cidr`; a walk tests
+ * the bit at position `cidr` of the address to pick a child and remembers
+ * the last matching node that carries a value:
  *
  *              0.0.0.0/0 (A)
  *              /          \
@@ -24,37 +24,51 @@
  * Invariant: a node either carries a value or has exactly two children, so
  * the shape depends only on the set of prefixes, not on insertion history.
  *
+ * A walk from the root costs one dependent cache miss per level (about 17
+ * levels at 100k prefixes), so lookups start from a jump table indexed by
+ * the first 16 bits of the address. Each slot holds the value of the
+ * longest prefix shorter than /16 covering it, and for the prefixes of /16
+ * or longer inside it either an immutable bucket of up to 4 entries, sorted
+ * longest first, or, when there are more, a pointer to the slot's subtree
+ * in the trie. A typical lookup is a slot and one bucket: two cache lines.
+ *
+ *     slots[addr >> 16] = { best: A, child: bucket [10.0.3.0/24 (D), 10.0.0.0/16 (B)] }
+ *                       | { best: A, child: trie node 10.1.0.0/16 | SLOT_TRIE }
+ *
+ * The table costs 1 MiB per family (zero pages until used); a /0 change
+ * rewrites all 65536 `best` fields, which is fine on the control path.
+ *
  * Concurrency (one writer, any number of readers):
  *   - wgt_allowedips_lookup() takes no lock. It may run on any thread,
  *     concurrently with one writer, inside a read-side critical section of
  *     whatever scheme the reclamation hook below waits for (e.g. liburcu).
  *   - Every other function is "writer": the caller serialises them (in the
  *     gateway, the control thread only).
- *   - The writer never changes a published node's key or cidr. It builds a
- *     new node completely, then publishes it with a release store of one
- *     child or root pointer; readers load those pointers with acquire (R1),
- *     so they see either the old or the new subtree, never a half-built
- *     node. A value is replaced with one release store (R2), so a reader
- *     returns the old or the new peer, never anything else.
- *   - A node the writer unlinks may still be under a reader, so it is not
- *     freed: it goes to the defer_free hook, which must call fn(ptr) once no
- *     reader can hold ptr any more (after an RCU grace period). The default
- *     hook calls fn(ptr) at once, which is right only when lookups and the
- *     writer run on the same thread. Once handed over, the first
- *     WGT_ALLOWEDIPS_DEFER_SCRATCH bytes of ptr are never read again, by
- *     lookups or anyone else, so the hook may overlay its own bookkeeping
- *     there (a liburcu struct rcu_head fits) instead of allocating.
+ *   - The writer never changes a published node's key or cidr, nor any
+ *     part of a published bucket. It builds a node or bucket completely,
+ *     then publishes it with one release store of a child, root or slot
+ *     pointer; readers load those with acquire, so they see either the old
+ *     or the new object, never a half-built one. Values and a slot's `best`
+ *     are replaced with one release store each, so a reader returns an old
+ *     or a new peer, never anything else. A reader racing several updates
+ *     may combine fields from different moments, as with any RCU walk.
+ *   - A node or bucket the writer unlinks may still be under a reader, so
+ *     it is not freed: once it is unreachable from the trie and the jump
+ *     table it goes to the defer_free hook, which must call fn(ptr) once no
+ *     reader can hold ptr any more (after an RCU grace period; liburcu's
+ *     defer_rcu(fn, ptr) has exactly this shape). The default hook calls
+ *     fn(ptr) at once, which is right only when lookups and the writer run
+ *     on the same thread.
  *   - Values are opaque. A reader that got a value back must not use it
  *     after its read-side section unless the owner of the value keeps it
  *     alive (peers are freed through the same grace period).
  *
  * Capacity: at most `max` prefixes (default and ceiling WGT_ALLOWEDIPS_MAX);
- * a new prefix past that is refused with -ENOSPC and counted. Intermediate
- * nodes are bounded by the prefix count, so memory is bounded too.
+ * a new prefix past that is refused with -ENOSPC and counted. Inner nodes
+ * and buckets are bounded by the prefix count, so memory is bounded too.
  */
 
 #define WGT_ALLOWEDIPS_MAX (1U << 20)
-#define WGT_ALLOWEDIPS_DEFER_SCRATCH 16
 
 struct wgt_allowedips;
 
