@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Allowed-IPs trie: the source of truth, its single writer's API and the per-value index (see allowedips.h). */
+/* Allowed-IPs trie: the source of truth, the writer's API and the per-value index. */
 #include "common/allowedips.h"
 
 #include <endian.h>
@@ -121,6 +121,7 @@ static struct node *node_new(unsigned int fam, const uint64_t key[2], unsigned i
 	return n;
 }
 
+/* Writer only, once n is unreachable from the trie and every slot. */
 static void node_retire(struct wgt_allowedips *t, struct node *n)
 {
 	t->defer_free(n, free, t->defer_ctx);
@@ -228,6 +229,7 @@ static void group_unlink(struct vgroup *g, struct node *n)
 	n->vnext = n->vprev = NULL;
 }
 
+/* Any thread: the table is private to its creator until shared. */
 struct wgt_allowedips *wgt_allowedips_new(void)
 {
 	struct wgt_allowedips *t = calloc(1, sizeof(*t));
@@ -538,7 +540,8 @@ static int node_cmp(const void *pa, const void *pb)
 
 /* Writer only (the control thread answering `wg show`). */
 int wgt_allowedips_walk_by_value(const struct wgt_allowedips *t, void *value,
-				 int (*cb)(void *ctx, int family, const uint8_t *addr, uint8_t cidr),
+				 int (*cb)(void *ctx, int family, const uint8_t *addr,
+					   uint8_t cidr),
 				 void *ctx)
 {
 	const struct vgroup *g;

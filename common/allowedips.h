@@ -82,14 +82,17 @@ struct wgt_allowedips *wgt_allowedips_new(void);
 void wgt_allowedips_free(struct wgt_allowedips *t);
 
 /*
- * Route unlinked nodes through `defer_free` (NULL restores the immediate
- * default). Set it before the first reader starts.
+ * Route unlinked nodes and buckets through `defer_free` (NULL restores the
+ * immediate default). Set it before the first reader starts.
  */
 void wgt_allowedips_set_defer_free(struct wgt_allowedips *t,
 				   void (*defer_free)(void *ptr, void (*fn)(void *ptr), void *ctx),
 				   void *ctx);
 
-/* Lowers the prefix cap. Returns 0, or -EINVAL for 0 or more than WGT_ALLOWEDIPS_MAX. */
+/*
+ * Sets the prefix cap; prefixes already above a lowered cap stay.
+ * Returns 0, or -EINVAL for 0 or more than WGT_ALLOWEDIPS_MAX.
+ */
 int wgt_allowedips_set_max(struct wgt_allowedips *t, size_t max);
 
 /*
@@ -122,13 +125,14 @@ void *wgt_allowedips_lookup(const struct wgt_allowedips *t, int family, const vo
  * table.
  */
 int wgt_allowedips_walk_by_value(const struct wgt_allowedips *t, void *value,
-				 int (*cb)(void *ctx, int family, const uint8_t *addr, uint8_t cidr),
+				 int (*cb)(void *ctx, int family, const uint8_t *addr,
+					   uint8_t cidr),
 				 void *ctx);
 
-/* Number of prefixes (IPv4 and IPv6). */
+/* Number of prefixes (IPv4 and IPv6). Any thread: a relaxed snapshot. */
 size_t wgt_allowedips_count(const struct wgt_allowedips *t);
 
-/* How many inserts the cap has refused since the table was made. */
+/* How many inserts the cap has refused since the table was made. Any thread, relaxed. */
 uint64_t wgt_allowedips_cap_hits(const struct wgt_allowedips *t);
 
 #endif

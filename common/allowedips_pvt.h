@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Allowed-IPs internals shared by the trie (allowedips.c) and the jump table in front of it (allowedips_slots.c). */
+/* Allowed-IPs internals shared by the trie (allowedips.c) and jump table (allowedips_slots.c). */
 #ifndef WGT_COMMON_ALLOWEDIPS_PVT_H
 #define WGT_COMMON_ALLOWEDIPS_PVT_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Allowed-IPs jump table: built from the trie by the writer, read lock-free by lookups (see allowedips.h). */
+/* Allowed-IPs jump table: built from the trie by the writer, read lock-free by lookups. */
 #include "common/allowedips.h"
 
 #include <endian.h>
@@ -180,7 +180,7 @@ void wgt_allowedips_slots_sync(struct wgt_allowedips *t, unsigned int fam, const
 		slot_sync_child(t, fam, slot_of(key[0]));
 		return;
 	}
-	/* A short prefix only changes the `best` of the slots it covers (up to all of them for /0). */
+	/* A short prefix only changes the `best` of the slots it covers (all of them for /0). */
 	fill_best(t->slots[fam], t->root[fam], key[0], cidr, NULL);
 }
 

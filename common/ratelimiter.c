@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Handshake rate limiter: fixed pool of token buckets in a SipHash-keyed table (see ratelimiter.h). */
+/* Handshake rate limiter: a fixed pool of token buckets in a SipHash-keyed table. */
 #include "common/ratelimiter.h"
 
 #include <netinet/in.h>
@@ -16,7 +16,7 @@
 #define PACKET_COST_NS (WGT_NSEC_PER_SEC / WGT_RATELIMITER_RATE)
 #define TOKENS_MAX_NS (PACKET_COST_NS * WGT_RATELIMITER_BURST)
 
-/* Source identity: the family and up to 8 address bytes, zero padded so it can be hashed and compared whole. */
+/* Source identity: family and up to 8 address bytes, zero padded to hash and compare whole. */
 struct source {
 	uint8_t family;
 	uint8_t pad[7];
@@ -87,6 +87,7 @@ static uint64_t tokens_at(const struct entry *e, uint64_t now_ns)
 	return WGT_MIN(e->tokens_ns + WGT_MIN(elapsed, TOKENS_MAX_NS), TOKENS_MAX_NS);
 }
 
+/* Any thread: the first allow() or gc() call then fixes the owning thread. */
 struct wgt_ratelimiter *wgt_ratelimiter_new(size_t max_entries)
 {
 	struct wgt_ratelimiter *rl;
@@ -116,6 +117,7 @@ err:
 	return NULL;
 }
 
+/* Control thread only (or after it stopped using the limiter). */
 void wgt_ratelimiter_free(struct wgt_ratelimiter *rl)
 {
 	if (!rl)
@@ -189,7 +191,8 @@ void wgt_ratelimiter_gc(struct wgt_ratelimiter *rl, uint64_t now_ns)
 }
 
 /* Control thread only. */
-void wgt_ratelimiter_stats(const struct wgt_ratelimiter *rl, struct wgt_ratelimiter_stats *ret_stats)
+void wgt_ratelimiter_stats(const struct wgt_ratelimiter *rl,
+			   struct wgt_ratelimiter_stats *ret_stats)
 {
 	*ret_stats = rl->stats;
 }

@@ -59,6 +59,7 @@ bool wgt_ratelimiter_allow(struct wgt_ratelimiter *rl, const union wgt_sockaddr 
 /* Forgets sources whose bucket has refilled completely. */
 void wgt_ratelimiter_gc(struct wgt_ratelimiter *rl, uint64_t now_ns);
 
-void wgt_ratelimiter_stats(const struct wgt_ratelimiter *rl, struct wgt_ratelimiter_stats *ret_stats);
+void wgt_ratelimiter_stats(const struct wgt_ratelimiter *rl,
+			   struct wgt_ratelimiter_stats *ret_stats);
 
 #endif
