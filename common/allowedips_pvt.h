@@ -66,14 +66,17 @@ struct bucket4 {
 	} e[];
 };
 
+/* Lengths sit in the header so two entries share a cache line with it. */
 struct bucket6 {
-	uint32_t n;
+	uint8_t n;
+	uint8_t cidr[BUCKET_MAX];
 	struct {
 		uint64_t key[2];
 		void *value;
-		uint32_t cidr;
 	} e[];
 };
+
+_Static_assert(BUCKET_MAX <= 7, "bucket6 header outgrew its 8 bytes");
 
 /* Every node of one value, so per-peer operations do not scan the trie. */
 struct vgroup {

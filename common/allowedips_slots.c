@@ -133,12 +133,12 @@ static uintptr_t bucket_new(unsigned int fam, struct node **nodes, unsigned int 
 		b = aligned_alloc(WGT_CACHELINE, WGT_ALIGN_UP(size, WGT_CACHELINE));
 		if (!b)
 			return 0;
-		b->n = n;
+		b->n = (uint8_t)n;
 		for (unsigned int i = 0; i < n; i++) {
+			b->cidr[i] = nodes[i]->cidr;
 			b->e[i].key[0] = nodes[i]->key[0];
 			b->e[i].key[1] = nodes[i]->key[1];
 			b->e[i].value = nodes[i]->value;
-			b->e[i].cidr = nodes[i]->cidr;
 		}
 		return (uintptr_t)b;
 	}
@@ -263,7 +263,7 @@ static inline void *lookup6(const struct slot *slots, uint64_t k0, uint64_t k1)
 		return trie_lookup((const struct node *)(c - SLOT_TRIE), k0, k1, true, best);
 	if (c) {
 		for (uint32_t i = 0; i < b->n; i++) {
-			unsigned int cidr = b->e[i].cidr;
+			unsigned int cidr = b->cidr[i];
 			uint64_t m0 = mask_bits(cidr > 64 ? 64 : cidr);
 			uint64_t m1 = mask_bits(cidr > 64 ? cidr - 64 : 0);
 
