@@ -122,7 +122,7 @@ struct wgt_uapi_peer {
 	/* In line order: an add and a later remove of the same prefix cancel. */
 	struct wgt_uapi_allowedip *allowed_ips;
 	size_t n_allowed_ips;
-	size_t cap_allowed_ips;
+	size_t cap_allowed_ips;  /* allocated entries */
 };
 
 /* A parsed set. Apply peers[] in order: the same key may appear twice. */
@@ -133,7 +133,7 @@ struct wgt_uapi_device {
 	uint32_t fwmark;
 	struct wgt_uapi_peer *peers;
 	size_t n_peers;
-	size_t cap_peers;
+	size_t cap_peers;        /* allocated entries, all wiped on free */
 };
 
 /* Any thread. Wipes the private and preshared keys. Accepts NULL. */
@@ -187,7 +187,10 @@ int wgt_uapi_parser_feed(struct wgt_uapi_parser *p, const void *data, size_t len
  */
 int wgt_uapi_parser_finish(struct wgt_uapi_parser *p, struct wgt_uapi_device **ret_dev);
 
-/* Why the parser failed: WGT_UAPI_OK while it has not. */
+/*
+ * Why the current set failed, WGT_UAPI_OK while it has not. Like the
+ * message, it is kept after finish() until the next set's first line.
+ */
 enum wgt_uapi_error wgt_uapi_parser_error(const struct wgt_uapi_parser *p);
 
 /* The failure as one line ("line 3: listen_port: out of range (max 65535)"); "" when none. */
