@@ -29,14 +29,27 @@
  * the first 16 bits of the address. Each slot holds the value of the
  * longest prefix shorter than /16 covering it, and for the prefixes of /16
  * or longer inside it either an immutable bucket of up to 4 entries, sorted
- * longest first, or, when there are more, a pointer to the slot's subtree
- * in the trie. A typical lookup is a slot and one bucket: two cache lines.
+ * longest first, or, when there are more, a level: 256 entries indexing
+ * the 8 address bits at offset `off`, each entry again a `best` (longest
+ * prefix of length off..off+7 over it) and a child (nothing, bucket or
+ * further level). Levels exist only where prefixes are dense, e.g. many
+ * peers' /32s in one /16. A level starts at the multiple of 8 where its
+ * prefixes diverge, so a run of identical bytes (a /64 of /128s) costs no
+ * levels; the skipped bits are checked against the level's key. The last
+ * level of a family holds host routes in `best`. A typical lookup is a
+ * slot and one bucket: two cache lines; a dense one adds one per level.
+ * Only if a bucket or level cannot be allocated does a child point into
+ * the trie (SLOT_TRIE), which is always correct, only slower.
  *
  *     slots[addr >> 16] = { best: A, child: bucket [10.0.3.0/24 (D), 10.0.0.0/16 (B)] }
- *                       | { best: A, child: trie node 10.1.0.0/16 | SLOT_TRIE }
+ *                       | { best: A, child: level off 16 -> level off 24 -> ... }
  *
  * The table costs 1 MiB per family (zero pages until used); a /0 change
- * rewrites all 65536 `best` fields, which is fine on the control path.
+ * rewrites all 65536 `best` fields, which is fine on the control path. A
+ * level is 4 KiB and needs more than 4 prefixes below it. Levels are
+ * updated in place per entry; when a change moves the offset where a
+ * region's prefixes diverge, the region's levels are rebuilt from the trie
+ * (cost proportional to the prefixes in it) and the old ones retired.
  *
  * Concurrency (one writer, any number of readers):
  *   - wgt_allowedips_lookup() takes no lock. It may run on any thread,
@@ -45,16 +58,17 @@
  *   - Every other function is "writer": the caller serialises them (in the
  *     gateway, the control thread only).
  *   - The writer never changes a published node's key or cidr, nor any
- *     part of a published bucket. It builds a node or bucket completely,
- *     then publishes it with one release store of a child, root or slot
- *     pointer; readers load those with acquire, so they see either the old
- *     or the new object, never a half-built one. Values and a slot's `best`
+ *     part of a published bucket, nor a level's key or offset. It builds
+ *     a node, bucket or level completely, then publishes it with one
+ *     release store of a child, root or slot pointer; readers load those
+ *     with acquire, so they see either the old or the new object, never a
+ *     half-built one. Values, a slot's `best` and a level entry's fields
  *     are replaced with one release store each, so a reader returns an old
  *     or a new peer, never anything else. A reader racing several updates
  *     may combine fields from different moments, as with any RCU walk.
- *   - A node or bucket the writer unlinks may still be under a reader, so
- *     it is not freed: once it is unreachable from the trie and the jump
- *     table it goes to the defer_free hook, which must call fn(ptr) once no
+ *   - A node, bucket or level the writer unlinks may still be under a
+ *     reader, so it is not freed: once it is unreachable from the trie and
+ *     the jump table it goes to the defer_free hook, which must call fn(ptr) once no
  *     reader can hold ptr any more (after an RCU grace period; liburcu's
  *     defer_rcu(fn, ptr) has exactly this shape). The default hook calls
  *     fn(ptr) at once, which is right only when lookups and the writer run

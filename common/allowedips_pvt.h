@@ -54,6 +54,33 @@ struct slot {
 
 enum {
 	SLOT_TRIE = 1,
+	SLOT_LEVEL = 2,
+	/* A level's bit offset / 8 sits in the tag bits above SLOT_LEVEL. */
+	SLOT_OFF_SHIFT = 2,
+	SLOT_TAGS = 63,
+};
+
+/* One multibit level indexes this many bits. */
+#define LEVEL_BITS 8
+#define LEVEL_COUNT (1U << LEVEL_BITS)
+
+/*
+ * Second and further levels of the jump table, built only where a slot
+ * (or a level entry) holds more long prefixes than a bucket. A level
+ * indexes the LEVEL_BITS address bits at `off` (a multiple of LEVEL_BITS);
+ * every prefix below it shares key's first `off` bits, so levels whose
+ * entries would all be alike are skipped (path compression) and a lookup
+ * checks those bits against key. Entries work like slots: `best` is the
+ * longest prefix of length off..off+7 covering the entry (NULL for none),
+ * `child` the prefixes of off+8 or more inside it. `key` and `off` never
+ * change once published; the entries are updated in place like slots.
+ * The child pointer to a level carries SLOT_LEVEL and off / 8 in its tag
+ * bits, so readers index the entries without waiting for the header.
+ */
+struct level {
+	uint64_t key[2];
+	uint8_t off;
+	struct slot e[] __attribute__((aligned(WGT_CACHELINE)));
 };
 
 /* Buckets hold their prefixes longest first, so the first match wins. */

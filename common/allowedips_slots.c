@@ -61,21 +61,107 @@ static void fill_best(struct slot *slots, const struct node *n, uint64_t q0, uns
 	fill_best(slots, n->bit[1], n->key[0] | (1ULL << (63 - n->cidr)), n->cidr + 1, best);
 }
 
-/*
- * Writer only. The topmost node whose subtree holds exactly the slot's
- * prefixes of SLOT_BITS or more, or NULL when it has none.
- */
-static struct node *trie_slot_root(const struct wgt_allowedips *t, unsigned int fam, uint32_t idx)
+/* Whether a and (k0, k1) agree on their first `bits` (0..128) bits. */
+static inline bool key_matches(const uint64_t a[2], uint64_t k0, uint64_t k1, unsigned int bits)
 {
-	uint64_t k0 = (uint64_t)idx << (64 - SLOT_BITS);
-	struct node *n = t->root[fam];
+	uint64_t m0 = mask_bits(bits > 64 ? 64 : bits);
+	uint64_t m1 = mask_bits(bits > 64 ? bits - 64 : 0);
 
-	while (n && n->cidr < SLOT_BITS) {
-		if (!prefix_matches(n, k0, 0))
+	return !(((k0 ^ a[0]) & m0) | ((k1 ^ a[1]) & m1));
+}
+
+/* The LEVEL_BITS bits of (k0, k1) at `off`, a multiple of LEVEL_BITS below 128. */
+static inline unsigned int level_index(uint64_t k0, uint64_t k1, unsigned int off)
+{
+	return off < 64 ? (unsigned int)(k0 >> (64 - LEVEL_BITS - off)) & (LEVEL_COUNT - 1)
+			: (unsigned int)(k1 >> (128 - LEVEL_BITS - off)) & (LEVEL_COUNT - 1);
+}
+
+static inline struct level *level_of(uintptr_t c)
+{
+	return (struct level *)(c & ~(uintptr_t)SLOT_TAGS);
+}
+
+static inline unsigned int level_off(uintptr_t c)
+{
+	return (unsigned int)((c >> SLOT_OFF_SHIFT) & 15) * LEVEL_BITS;
+}
+
+/*
+ * Writer only. The topmost node under n whose subtree holds exactly the
+ * prefixes of qlen or more inside key/qlen, or NULL when there are none.
+ */
+static struct node *region_root(struct node *n, const uint64_t key[2], unsigned int qlen)
+{
+	while (n && n->cidr < qlen) {
+		if (!prefix_matches(n, key[0], key[1]))
 			return NULL;
-		n = n->bit[bit_at(k0, 0, n->cidr)];
+		n = n->bit[bit_at(key[0], key[1], n->cidr)];
 	}
-	return n && slot_of(n->key[0]) == idx ? n : NULL;
+	return n && key_matches(n->key, key[0], key[1], qlen) ? n : NULL;
+}
+
+/* Writer only. The longest valued prefix shorter than `end` on key's path below n. */
+static void *entry_best(const struct node *n, const uint64_t key[2], unsigned int end)
+{
+	void *best = NULL;
+
+	while (n && n->cidr < end) {
+		if (!prefix_matches(n, key[0], key[1]))
+			break;
+		if (n->value)
+			best = n->value;
+		/* A /128 has no children, and bit 128 does not exist. */
+		if (n->cidr == 128)
+			break;
+		n = n->bit[bit_at(key[0], key[1], n->cidr)];
+	}
+	return best;
+}
+
+/*
+ * The last level of a family (off + LEVEL_BITS is the address length)
+ * keeps its host routes in `best`: the region of an entry there can only
+ * hold the entry's own host route, so its child stays 0.
+ */
+static inline unsigned int best_end(unsigned int fam, unsigned int end)
+{
+	return end == (fam == FAM_V4 ? 32U : 128U) ? end + 1 : end;
+}
+
+/* The key of entry i of a level at `off` whose first `off` bits are key's. */
+static void entry_key(const uint64_t key[2], unsigned int off, unsigned int i, uint64_t out[2])
+{
+	out[0] = key[0];
+	out[1] = key[1];
+	if (off < 64)
+		out[0] |= (uint64_t)i << (64 - LEVEL_BITS - off);
+	else
+		out[1] |= (uint64_t)i << (128 - LEVEL_BITS - off);
+}
+
+/*
+ * Writer only. Gives up a child that is no longer reachable: its buckets
+ * and levels (with everything below) go to defer_free, or straight to
+ * free() when no reader can be left (`now`). Trie pointers own nothing.
+ */
+static void child_release(struct wgt_allowedips *t, uintptr_t c, bool now)
+{
+	void *ptr = (void *)c;
+
+	if (!c || (c & SLOT_TRIE))
+		return;
+	if (c & SLOT_LEVEL) {
+		struct level *l = level_of(c);
+
+		for (unsigned int i = 0; i < LEVEL_COUNT; i++)
+			child_release(t, l->e[i].child, now);
+		ptr = l;
+	}
+	if (now)
+		free(ptr);
+	else
+		t->defer_free(ptr, free, t->defer_ctx);
 }
 
 /* Writer only. Up to `limit` valued nodes of n's subtree; returns how many. */
@@ -144,28 +230,111 @@ static uintptr_t bucket_new(unsigned int fam, struct node **nodes, unsigned int 
 	}
 }
 
+static void region_sync(struct wgt_allowedips *t, unsigned int fam, uintptr_t *childp,
+			struct node *from, const uint64_t qkey[2], unsigned int qlen,
+			const uint64_t pkey[2], unsigned int pcidr);
+
 /*
- * Writer only. Rebuilds the slot's long prefixes from the trie. Cannot
- * fail: without memory for a bucket the slot points into the trie, which
+ * Writer only. A private level at `off` for the subtree `sub` (more than
+ * BUCKET_MAX prefixes, sub->cidr >= off), built completely before the
+ * caller publishes it; 0 when out of memory.
+ */
+static uintptr_t level_new(struct wgt_allowedips *t, unsigned int fam, struct node *sub,
+			   unsigned int off)
+{
+	size_t size = sizeof(struct level) + LEVEL_COUNT * sizeof(struct slot);
+	struct level *l = aligned_alloc(WGT_CACHELINE, WGT_ALIGN_UP(size, WGT_CACHELINE));
+
+	if (!l)
+		return 0;
+	l->key[0] = sub->key[0] & mask_bits(off > 64 ? 64 : off);
+	l->key[1] = sub->key[1] & mask_bits(off > 64 ? off - 64 : 0);
+	l->off = (uint8_t)off;
+	for (unsigned int i = 0; i < LEVEL_COUNT; i++) {
+		uint64_t ekey[2];
+
+		entry_key(l->key, off, i, ekey);
+		l->e[i].best = entry_best(sub, ekey, best_end(fam, off + LEVEL_BITS));
+		l->e[i].child = 0;
+		if (best_end(fam, off + LEVEL_BITS) == off + LEVEL_BITS)
+			region_sync(t, fam, &l->e[i].child, sub, ekey, off + LEVEL_BITS, NULL, 0);
+	}
+	return (uintptr_t)l | SLOT_LEVEL | (uintptr_t)(off / LEVEL_BITS) << SLOT_OFF_SHIFT;
+}
+
+/*
+ * Writer only. Brings a published level in line after pkey/pcidr, one of
+ * its prefixes, changed; its key and offset are still right. A prefix
+ * shorter than off + LEVEL_BITS changes the `best` of the entries it
+ * covers, a longer one the child of its entry.
+ */
+static void level_update(struct wgt_allowedips *t, unsigned int fam, struct level *l,
+			 struct node *sub, const uint64_t pkey[2], unsigned int pcidr)
+{
+	unsigned int off = l->off, end = off + LEVEL_BITS, bend = best_end(fam, end);
+	uint64_t ekey[2];
+
+	if (pcidr < bend) {
+		unsigned int lo = 0, count = LEVEL_COUNT;
+
+		/* pcidr < off cannot happen with the offset unchanged; redo all then. */
+		if (pcidr >= off) {
+			count = 1U << (end - (pcidr < end ? pcidr : end));
+			lo = level_index(pkey[0], pkey[1], off) & ~(count - 1);
+		}
+		for (unsigned int i = lo; i < lo + count; i++) {
+			void *v;
+
+			entry_key(l->key, off, i, ekey);
+			v = entry_best(sub, ekey, bend);
+			if (l->e[i].best != v)
+				__atomic_store_n(&l->e[i].best, v, __ATOMIC_RELEASE); /* R2 */
+		}
+		return;
+	}
+	entry_key(l->key, off, level_index(pkey[0], pkey[1], off), ekey);
+	region_sync(t, fam, &l->e[level_index(pkey[0], pkey[1], off)].child, sub, ekey, end,
+		    pkey, pcidr);
+}
+
+/*
+ * Writer only. Rebuilds *childp, the prefixes of qlen or more inside
+ * qkey/qlen (a slot or a level entry), from the trie below `from`, after
+ * pkey/pcidr changed (pkey NULL: *childp is new and 0). Nothing to a
+ * bucket, more to a level, updated in place when its offset and key still
+ * fit. Cannot fail: without memory the child points into the trie, which
  * is always correct, only slower.
  */
-static void slot_sync_child(struct wgt_allowedips *t, unsigned int fam, uint32_t idx)
+static void region_sync(struct wgt_allowedips *t, unsigned int fam, uintptr_t *childp,
+			struct node *from, const uint64_t qkey[2], unsigned int qlen,
+			const uint64_t pkey[2], unsigned int pcidr)
 {
-	struct slot *s = &t->slots[fam][idx];
 	struct node *nodes[BUCKET_MAX + 1];
-	struct node *sub = trie_slot_root(t, fam, idx);
+	struct node *sub = region_root(from, qkey, qlen);
 	unsigned int n = trie_collect(sub, nodes, BUCKET_MAX + 1);
-	uintptr_t old = s->child, fresh = 0;
+	uintptr_t old = *childp, fresh = 0;
 
-	if (n > BUCKET_MAX || (n && !(fresh = bucket_new(fam, nodes, n))))
+	if (n > BUCKET_MAX) {
+		/* sub has children, so sub->cidr < 32 (IPv4) or 128: the level fits. */
+		unsigned int off = sub->cidr & ~(LEVEL_BITS - 1U);
+
+		if (pkey && (old & SLOT_LEVEL) && level_off(old) == off &&
+		    key_matches(level_of(old)->key, sub->key[0], sub->key[1], off)) {
+			level_update(t, fam, level_of(old), sub, pkey, pcidr);
+			return;
+		}
+		fresh = level_new(t, fam, sub, off);
+		if (!fresh)
+			fresh = (uintptr_t)sub | SLOT_TRIE;
+	} else if (n && !(fresh = bucket_new(fam, nodes, n))) {
 		fresh = (uintptr_t)sub | SLOT_TRIE;
+	}
 	if (fresh == old)
 		return;
-	/* R3: pairs with the acquire load of the slot's child in the lookups. */
-	__atomic_store_n(&s->child, fresh, __ATOMIC_RELEASE);
+	/* R3: pairs with the acquire loads of child pointers in the lookups. */
+	__atomic_store_n(childp, fresh, __ATOMIC_RELEASE);
 	/* Unpublished above; readers that still hold it are what defer_free waits for. */
-	if (old && !(old & SLOT_TRIE))
-		t->defer_free((void *)old, free, t->defer_ctx);
+	child_release(t, old, false);
 }
 
 /*
@@ -177,7 +346,8 @@ void wgt_allowedips_slots_sync(struct wgt_allowedips *t, unsigned int fam, const
 			       unsigned int cidr)
 {
 	if (cidr >= SLOT_BITS) {
-		slot_sync_child(t, fam, slot_of(key[0]));
+		region_sync(t, fam, &t->slots[fam][slot_of(key[0])].child, t->root[fam], key,
+			    SLOT_BITS, key, cidr);
 		return;
 	}
 	/* A short prefix only changes the `best` of the slots it covers (all of them for /0). */
@@ -189,8 +359,7 @@ void wgt_allowedips_slots_free(struct wgt_allowedips *t)
 {
 	for (unsigned int fam = 0; fam < FAM_COUNT; fam++) {
 		for (uint32_t i = 0; t->slots[fam] && i < SLOT_COUNT; i++)
-			if (!(t->slots[fam][i].child & SLOT_TRIE))
-				free((void *)t->slots[fam][i].child);
+			child_release(t, t->slots[fam][i].child, true);
 		free(t->slots[fam]);
 	}
 }
@@ -231,37 +400,52 @@ static inline void *trie_lookup(const struct node *n, uint64_t k0, uint64_t k1, 
 	return best;
 }
 
-/* Any thread, inside a read-side critical section; lock-free. */
-static inline void *lookup4(const struct slot *slots, uint32_t k)
+/*
+ * Any thread, inside a read-side critical section; lock-free. Finishes a
+ * lookup from a slot's child: down the levels, then a bucket or the trie.
+ * `v6` is a constant at each call site so each family gets its own loop.
+ */
+static inline void *lookup_child(uintptr_t c, uint64_t k0, uint64_t k1, bool v6, void *best)
 {
-	const struct slot *s = &slots[k >> (32 - SLOT_BITS)];
-	/* R2, R3: pair with slots_set_best() and slot_sync_child(); buckets are immutable. */
-	void *best = __atomic_load_n(&s->best, __ATOMIC_ACQUIRE);
-	uintptr_t c = __atomic_load_n(&s->child, __ATOMIC_ACQUIRE);
-	const struct bucket4 *b = (const struct bucket4 *)c;
+	/* The path so far has fixed the first `fixed` bits of the address. */
+	unsigned int fixed = SLOT_BITS;
 
+	while (c & SLOT_LEVEL) {
+		const struct level *l = level_of(c);
+		unsigned int off = level_off(c);
+		const struct slot *e = &l->e[level_index(k0, k1, off)];
+		void *v;
+
+		/* Check the bits a skipping level passed over; key is immutable, published by R3. */
+		if (off != fixed) {
+			if (v6) {
+				if (!key_matches(l->key, k0, k1, off))
+					return best;
+			} else if ((k0 ^ l->key[0]) & mask_bits(off)) {
+				return best;
+			}
+		}
+		fixed = off + LEVEL_BITS;
+		/* R2, R3: pair with level_update() and region_sync(). */
+		v = __atomic_load_n(&e->best, __ATOMIC_ACQUIRE);
+		if (v)
+			best = v;
+		c = __atomic_load_n(&e->child, __ATOMIC_ACQUIRE);
+	}
 	if (unlikely(c & SLOT_TRIE))
-		return trie_lookup((const struct node *)(c - SLOT_TRIE), (uint64_t)k << 32, 0,
-				   false, best);
-	if (c)
+		return trie_lookup((const struct node *)(c - SLOT_TRIE), k0, k1, v6, best);
+	if (!c)
+		return best;
+	if (!v6) {
+		const struct bucket4 *b = (const struct bucket4 *)c;
+		uint32_t k = (uint32_t)(k0 >> 32);
+
 		for (uint32_t i = 0; i < b->n; i++)
 			if (!((k ^ b->e[i].key) & b->e[i].mask))
 				return b->e[i].value;
-	return best;
-}
+	} else {
+		const struct bucket6 *b = (const struct bucket6 *)c;
 
-/* Any thread, inside a read-side critical section; lock-free. */
-static inline void *lookup6(const struct slot *slots, uint64_t k0, uint64_t k1)
-{
-	const struct slot *s = &slots[slot_of(k0)];
-	/* R2, R3: pair with slots_set_best() and slot_sync_child(); buckets are immutable. */
-	void *best = __atomic_load_n(&s->best, __ATOMIC_ACQUIRE);
-	uintptr_t c = __atomic_load_n(&s->child, __ATOMIC_ACQUIRE);
-	const struct bucket6 *b = (const struct bucket6 *)c;
-
-	if (unlikely(c & SLOT_TRIE))
-		return trie_lookup((const struct node *)(c - SLOT_TRIE), k0, k1, true, best);
-	if (c) {
 		for (uint32_t i = 0; i < b->n; i++) {
 			unsigned int cidr = b->cidr[i];
 			uint64_t m0 = mask_bits(cidr > 64 ? 64 : cidr);
@@ -272,6 +456,28 @@ static inline void *lookup6(const struct slot *slots, uint64_t k0, uint64_t k1)
 		}
 	}
 	return best;
+}
+
+/* Any thread, inside a read-side critical section; lock-free. */
+static inline void *lookup4(const struct slot *slots, uint32_t k)
+{
+	const struct slot *s = &slots[k >> (32 - SLOT_BITS)];
+	/* R2, R3: pair with slots_set_best() and region_sync(); buckets are immutable. */
+	void *best = __atomic_load_n(&s->best, __ATOMIC_ACQUIRE);
+	uintptr_t c = __atomic_load_n(&s->child, __ATOMIC_ACQUIRE);
+
+	return lookup_child(c, (uint64_t)k << 32, 0, false, best);
+}
+
+/* Any thread, inside a read-side critical section; lock-free. */
+static inline void *lookup6(const struct slot *slots, uint64_t k0, uint64_t k1)
+{
+	const struct slot *s = &slots[slot_of(k0)];
+	/* R2, R3: pair with slots_set_best() and region_sync(); buckets are immutable. */
+	void *best = __atomic_load_n(&s->best, __ATOMIC_ACQUIRE);
+	uintptr_t c = __atomic_load_n(&s->child, __ATOMIC_ACQUIRE);
+
+	return lookup_child(c, k0, k1, true, best);
 }
 
 /* Any thread, inside a read-side critical section; lock-free. */

@@ -16,6 +16,7 @@ void bench_allowedips(void);
 #define ADDRS (1U << 20)
 #define LOOKUPS_PER_ROUND (1U << 20)
 #define ROUNDS 5
+#define DENSE_PREFIXES 100000
 
 /* Deterministic so runs compare (splitmix64). */
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
@@ -73,7 +74,7 @@ static int cmp_double(const void *a, const void *b)
  * Reports the median of ROUNDS rounds to shrug off a noisy neighbour.
  */
 static void run(struct wgt_allowedips *t, int family, const uint8_t (*prefixes)[16],
-		const uint8_t *cidrs, uint8_t (*addrs)[16], const char *name)
+		const uint8_t *cidrs, size_t count, uint8_t (*addrs)[16], const char *name)
 {
 	unsigned int len = family == AF_INET ? 4 : 16;
 	double round_ns[ROUNDS];
@@ -81,7 +82,7 @@ static void run(struct wgt_allowedips *t, int family, const uint8_t (*prefixes)[
 	size_t hits = 0;
 
 	for (size_t i = 0; i < ADDRS; i++) {
-		size_t p = rng() % PREFIXES_PER_FAMILY;
+		size_t p = rng() % count;
 
 		memcpy(addrs[i], prefixes[p], 16);
 		for (unsigned int b = cidrs[p]; b < len * 8; b++)
@@ -107,6 +108,89 @@ static void run(struct wgt_allowedips *t, int family, const uint8_t (*prefixes)[
 		fprintf(stderr, "%s: only %zu lookups matched\n", name, hits);
 	qsort(round_ns, ROUNDS, sizeof(round_ns[0]), cmp_double);
 	printf("%s: %.1f ns/op\n", name, round_ns[ROUNDS / 2]);
+}
+
+/*
+ * The VPN-server layout: DENSE host routes (/32 or /128) packed into one
+ * small range (10.0.0.0/15, or one /64 under fd00::/8), plus a covering
+ * /8 (/48) and a default route. Also reports the insert and remove cost
+ * per prefix on stderr.
+ */
+static void bench_dense(int family, uint8_t (*addrs)[16])
+{
+	static char peers[PEERS];
+	size_t n = DENSE_PREFIXES + 2;
+	uint8_t (*prefixes)[16] = calloc(n, 16);
+	uint8_t *cidrs = calloc(n, 1);
+	uint8_t *used = calloc(1U << 17, 1);
+	struct wgt_allowedips *t = wgt_allowedips_new();
+	const char *name = family == AF_INET ? "allowedips_lookup_100k_dense_v4"
+					     : "allowedips_lookup_100k_dense_v6";
+	struct timespec t0, t1, t2;
+	double insert_ns;
+
+	if (!prefixes || !cidrs || !used || !t) {
+		fprintf(stderr, "bench_allowedips: out of memory\n");
+		goto out;
+	}
+	for (size_t i = 0; i < DENSE_PREFIXES; i++) {
+		if (family == AF_INET) {
+			uint32_t h;
+
+			/* Distinct hosts inside 10.0.0.0/15. */
+			do
+				h = (uint32_t)(rng() & ((1U << 17) - 1));
+			while (used[h]);
+			used[h] = 1;
+			prefixes[i][0] = 10;
+			prefixes[i][1] = (uint8_t)(h >> 16);
+			prefixes[i][2] = (uint8_t)(h >> 8);
+			prefixes[i][3] = (uint8_t)h;
+			cidrs[i] = 32;
+		} else {
+			uint64_t lo = rng();
+
+			/* fd00:1234:5678:9abc::/64, random interface ids (collisions negligible). */
+			static const uint8_t net[8] = { 0xfd, 0x00, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc };
+
+			memcpy(prefixes[i], net, 8);
+			for (int b = 0; b < 8; b++)
+				prefixes[i][8 + b] = (uint8_t)(lo >> (8 * b));
+			cidrs[i] = 128;
+		}
+	}
+	/* The covering routes: a /8 (/48) and the default route. */
+	if (family == AF_INET) {
+		prefixes[DENSE_PREFIXES][0] = 10;
+		cidrs[DENSE_PREFIXES] = 8;
+	} else {
+		static const uint8_t net[6] = { 0xfd, 0x00, 0x12, 0x34, 0x56, 0x78 };
+
+		memcpy(prefixes[DENSE_PREFIXES], net, 6);
+		cidrs[DENSE_PREFIXES] = 48;
+	}
+	cidrs[DENSE_PREFIXES + 1] = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < n; i++)
+		if (wgt_allowedips_insert(t, family, prefixes[i], cidrs[i],
+					  &peers[i % PEERS]) < 0) {
+			fprintf(stderr, "bench_allowedips: insert failed\n");
+			goto out;
+		}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	insert_ns = ns_between(&t0, &t1) / (double)n;
+	run(t, family, (const uint8_t (*)[16])prefixes, cidrs, n, addrs, name);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (size_t i = 0; i < n; i++)
+		wgt_allowedips_remove(t, family, prefixes[i], cidrs[i], &peers[i % PEERS]);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	fprintf(stderr, "%s: insert %.1f ns/prefix, remove %.1f ns/prefix\n", name,
+		insert_ns, ns_between(&t1, &t2) / (double)n);
+out:
+	wgt_allowedips_free(t);
+	free(used);
+	free(cidrs);
+	free(prefixes);
 }
 
 void bench_allowedips(void)
@@ -140,7 +224,9 @@ void bench_allowedips(void)
 	}
 	for (int f = 0; f < 2; f++)
 		run(t, families[f], (const uint8_t (*)[16])prefixes + f * PREFIXES_PER_FAMILY,
-		    cidrs + f * PREFIXES_PER_FAMILY, addrs, names[f]);
+		    cidrs + f * PREFIXES_PER_FAMILY, PREFIXES_PER_FAMILY, addrs, names[f]);
+	for (int f = 0; f < 2; f++)
+		bench_dense(families[f], addrs);
 out:
 	wgt_allowedips_free(t);
 	free(addrs);

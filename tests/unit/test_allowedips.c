@@ -733,6 +733,154 @@ START_TEST(test_random_differential)
 END_TEST
 
 /*
+ * Dense clustered prefixes, the VPN-server layout: thousands of /32s in a
+ * few /16s and /128s in a few /64s (some sharing long interface-id runs),
+ * with covering shorter prefixes and interleaved removes, so the jump
+ * table's multibit levels are built, updated in place, rebuilt at another
+ * offset and collapsed back to buckets.
+ */
+static uint8_t dense_addr(int family, uint8_t addr[16])
+{
+	unsigned int r = (unsigned int)(rng() % 100);
+
+	memset(addr, 0, 16);
+	if (family == AF_INET) {
+		addr[0] = 10;
+		addr[1] = (uint8_t)(20 + (rng() % 8 == 0));
+		addr[2] = (uint8_t)(rng() % 4 ? rng() % 16 : rng());
+		addr[3] = (uint8_t)rng();
+		if (r < 75)
+			return 32;
+		if (r < 80)
+			return 24;
+		if (r < 84)
+			return (uint8_t)(28 + rng() % 4);
+		if (r < 88)
+			return (uint8_t)(17 + rng() % 7);
+		if (r < 92)
+			return 16;
+		if (r < 95)
+			return (uint8_t)(8 + rng() % 8);
+		if (r < 97)
+			return 0;
+		return (uint8_t)(25 + rng() % 3);
+	}
+	{
+		static const uint8_t net[8] = { 0xfd, 0x00, 0x00, 0x01, 0x00, 0x02, 0x00, 0x03 };
+		unsigned int mode = (unsigned int)(rng() % 3);
+
+		memcpy(addr, net, 8);
+		if (rng() % 8 == 0)
+			addr[7] = 4;
+		for (int i = 8; i < 16; i++)
+			addr[i] = (uint8_t)rng();
+		if (mode == 1)
+			memset(addr + 8, 0, 5);
+		else if (mode == 2)
+			memset(addr + 8, 0x11, 6);
+	}
+	if (r < 75)
+		return 128;
+	if (r < 80)
+		return 64;
+	if (r < 84)
+		return (uint8_t)(65 + rng() % 63);
+	if (r < 88)
+		return (uint8_t)(104 + 8 * (rng() % 3));
+	if (r < 92)
+		return 48;
+	if (r < 95)
+		return (uint8_t)(16 + rng() % 32);
+	if (r < 97)
+		return 0;
+	return (uint8_t)(120 + rng() % 8);
+}
+
+static void dense_check(const struct wgt_allowedips *t, const struct ref *r, unsigned int step)
+{
+	for (int k = 0; k < 8; k++) {
+		int family = k & 1 ? AF_INET6 : AF_INET;
+		uint8_t addr[16];
+		void *want, *got;
+
+		/* Half near stored prefixes (their own or a neighbouring host), half anywhere dense. */
+		if (r->n && k & 2) {
+			const struct ref_entry *e = &r->e[rng() % r->n];
+
+			family = e->family;
+			memcpy(addr, e->addr, 16);
+			if (rng() & 1)
+				addr[family == AF_INET ? 3 : 15] ^= (uint8_t)(1U << (rng() % 8));
+		} else {
+			dense_addr(family, addr);
+		}
+		want = ref_lookup(r, family, addr);
+		got = wgt_allowedips_lookup(t, family, addr);
+		ck_assert_msg(got == want, "dense step %u: lookup got %p want %p", step, got, want);
+	}
+}
+
+START_TEST(test_dense_differential)
+{
+	static void *peers[8];
+	static char peer_storage[8];
+	struct wgt_allowedips *t = wgt_allowedips_new();
+	struct ref r = { .e = calloc(20000, sizeof(struct ref_entry)) };
+	size_t peak = 0;
+
+	ck_assert_ptr_nonnull(r.e);
+	rng_state = test_seed() ^ 0xd15e;
+	for (int i = 0; i < 8; i++)
+		peers[i] = &peer_storage[i];
+
+	/* Grow (mostly inserts), then shrink to nothing (mostly removes). */
+	for (unsigned int step = 0; step < 40000 || r.n; step++) {
+		unsigned int op = (unsigned int)(rng() % 100);
+		unsigned int insert_pct = step < 20000 ? 66 : step < 40000 ? 30 : 0;
+		int family = rng() & 1 ? AF_INET6 : AF_INET;
+		void *value = peers[rng() % 8];
+		uint8_t addr[16];
+		uint8_t cidr = dense_addr(family, addr);
+		struct ref_entry *e;
+
+		if (op < insert_pct) {
+			ck_assert_int_eq(wgt_allowedips_insert(t, family, addr, cidr, value), 0);
+			ref_mask(addr, cidr, 16);
+			e = ref_find(&r, family, addr, cidr);
+			if (!e) {
+				ck_assert_uint_lt(r.n, 20000);
+				e = &r.e[r.n++];
+				e->family = family;
+				memcpy(e->addr, addr, 16);
+				e->cidr = cidr;
+			}
+			e->value = value;
+		} else if (op < 99 && r.n) {
+			e = &r.e[rng() % r.n];
+			ck_assert_int_eq(wgt_allowedips_remove(t, e->family, e->addr, e->cidr,
+							       e->value), 0);
+			ref_del(&r, e);
+		} else if (op == 99 && step < 40000 && rng() % 64 == 0) {
+			wgt_allowedips_remove_by_value(t, value);
+			for (size_t i = 0; i < r.n;)
+				if (r.e[i].value == value)
+					ref_del(&r, &r.e[i]);
+				else
+					i++;
+		}
+		if (step % 8 == 0 || r.n < 64)
+			dense_check(t, &r, step);
+		ck_assert_uint_eq(wgt_allowedips_count(t), r.n);
+		peak = r.n > peak ? r.n : peak;
+	}
+	dense_check(t, &r, 0);
+	fprintf(stderr, "allowedips dense test: peak %zu prefixes\n", peak);
+	free(r.e);
+	wgt_allowedips_free(t);
+}
+END_TEST
+
+/*
  * Concurrency smoke test: readers hammer lookups while one writer churns
  * more-specific prefixes under a permanent 10.0.0.0/8 and ::/0. Every
  * answer must be a real peer, never NULL or garbage; retired nodes are
@@ -801,6 +949,14 @@ START_TEST(test_concurrent_readers)
 			wgt_allowedips_remove(t, AF_INET, a4, c4, v);
 		if (rng() % 64 == 0)
 			wgt_allowedips_remove_by_value(t, s.peers[1 + rng() % 3]);
+		/* Dense host routes in 10.0.0.0/14, so the multibit levels churn too. */
+		for (int k = 0; k < 4; k++) {
+			uint8_t d4[4] = { 10, (uint8_t)(rng() % 4), (uint8_t)rng(), (uint8_t)rng() };
+
+			ck_assert_int_eq(wgt_allowedips_insert(t, AF_INET, d4, 32, v), 0);
+			if (rng() % 2)
+				wgt_allowedips_remove(t, AF_INET, d4, 32, v);
+		}
 	}
 	__atomic_store_n(&s.stop, true, __ATOMIC_RELAXED);
 	for (int i = 0; i < 2; i++) {
@@ -839,6 +995,7 @@ static Suite *allowedips_suite(void)
 	tcase_add_test(fixed, test_defer_free_hook);
 	suite_add_tcase(s, fixed);
 	tcase_add_test(random, test_random_differential);
+	tcase_add_test(random, test_dense_differential);
 	suite_add_tcase(s, random);
 	tcase_add_test(threads, test_concurrent_readers);
 	suite_add_tcase(s, threads);
