@@ -9,16 +9,7 @@
 #include <openssl/evp.h>
 
 #include "crypto/aead.h"
-
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	ck_abort_msg("bad hex digit '%c'", c);
-	return -1;
-}
+#include "hex.h"
 
 /* Decodes a hex string into a fresh buffer; *ret_len gets its length. */
 static uint8_t *unhex_alloc(const char *hex, size_t *ret_len)
@@ -32,16 +23,6 @@ static uint8_t *unhex_alloc(const char *hex, size_t *ret_len)
 		out[i] = (uint8_t)(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
 	*ret_len = n;
 	return out;
-}
-
-static void unhex(uint8_t *out, const char *hex, size_t n)
-{
-	size_t len;
-	uint8_t *p = unhex_alloc(hex, &len);
-
-	ck_assert_uint_eq(len, n);
-	memcpy(out, p, n);
-	free(p);
 }
 
 static uint64_t rng_state = 0x0123456789abcdefULL;

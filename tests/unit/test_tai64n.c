@@ -8,25 +8,14 @@
 
 #include "common/clock.h"
 #include "crypto/tai64n.h"
-
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	ck_abort_msg("bad hex digit '%c'", c);
-	return -1;
-}
+#include "hex.h"
 
 static void assert_encoding(time_t sec, long nsec, const char *hex)
 {
 	struct timespec ts = { .tv_sec = sec, .tv_nsec = nsec };
 	uint8_t out[WGT_TAI64N_LEN], want[WGT_TAI64N_LEN];
 
-	ck_assert_uint_eq(strlen(hex), 2 * WGT_TAI64N_LEN);
-	for (size_t i = 0; i < WGT_TAI64N_LEN; i++)
-		want[i] = (uint8_t)(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+	unhex(want, hex, WGT_TAI64N_LEN);
 	wgt_tai64n_encode(out, &ts);
 	ck_assert_mem_eq(out, want, WGT_TAI64N_LEN);
 }

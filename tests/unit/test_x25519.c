@@ -7,23 +7,7 @@
 #include <string.h>
 
 #include "crypto/x25519.h"
-
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	ck_abort_msg("bad hex digit '%c'", c);
-	return -1;
-}
-
-static void unhex(uint8_t *out, const char *hex, size_t n)
-{
-	ck_assert_uint_eq(strlen(hex), 2 * n);
-	for (size_t i = 0; i < n; i++)
-		out[i] = (uint8_t)(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
-}
+#include "hex.h"
 
 static void assert_hex(const uint8_t *got, const char *hex)
 {
