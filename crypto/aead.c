@@ -173,28 +173,41 @@ static int open_keyed(EVP_CIPHER_CTX *ctx, uint8_t *dst, const uint8_t *src, siz
 	return 0;
 }
 
-/* One-shot seal with an explicit 12-byte IV. Returns 0, -ENOMEM or -EIO. */
-static int seal_iv(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
-		   const uint8_t iv[AEAD_IV_LEN], const uint8_t key[WGT_AEAD_KEY_LEN])
+/*
+ * A fresh context keyed with `key` and a 12-byte IV for one operation.
+ * Returns 0 and the context, or -ENOSYS/-ENOMEM/-EIO.
+ */
+static int keyed_ctx(const uint8_t key[WGT_AEAD_KEY_LEN], const uint8_t iv[AEAD_IV_LEN], int enc,
+		     EVP_CIPHER_CTX **ret_ctx)
 {
 	const EVP_CIPHER *cipher = wgt_evp_chacha20_poly1305();
 	EVP_CIPHER_CTX *ctx;
-	int ret;
 
 	if (!cipher)
 		return -ENOSYS;
 	ctx = EVP_CIPHER_CTX_new();
 	if (!ctx)
 		return -ENOMEM;
-	ret = -EIO;
-	if (!EVP_EncryptInit_ex(ctx, cipher, NULL, NULL, NULL))
-		goto out;
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, AEAD_IV_LEN, NULL) <= 0)
-		goto out;
-	if (!EVP_EncryptInit_ex(ctx, NULL, NULL, key, iv))
-		goto out;
+	if (!EVP_CipherInit_ex(ctx, cipher, NULL, NULL, NULL, enc) ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, AEAD_IV_LEN, NULL) <= 0 ||
+	    !EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, enc)) {
+		EVP_CIPHER_CTX_free(ctx);
+		return -EIO;
+	}
+	*ret_ctx = ctx;
+	return 0;
+}
+
+/* One-shot seal with an explicit 12-byte IV. Returns 0, -ENOSYS, -ENOMEM or -EIO. */
+static int seal_iv(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
+		   const uint8_t iv[AEAD_IV_LEN], const uint8_t key[WGT_AEAD_KEY_LEN])
+{
+	EVP_CIPHER_CTX *ctx;
+	int ret = keyed_ctx(key, iv, 1, &ctx);
+
+	if (ret)
+		return ret;
 	ret = seal_keyed(ctx, dst, src, len, ad, adlen);
-out:
 	/* Frees and wipes the key schedule. */
 	EVP_CIPHER_CTX_free(ctx);
 	return ret;
@@ -204,26 +217,15 @@ out:
 static int open_iv(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
 		   const uint8_t iv[AEAD_IV_LEN], const uint8_t key[WGT_AEAD_KEY_LEN])
 {
-	const EVP_CIPHER *cipher = wgt_evp_chacha20_poly1305();
 	EVP_CIPHER_CTX *ctx;
 	int ret;
 
 	if (len < WGT_AEAD_TAG_SIZE)
 		return -EINVAL;
-	if (!cipher)
-		return -ENOSYS;
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx)
-		return -ENOMEM;
-	ret = -EIO;
-	if (!EVP_DecryptInit_ex(ctx, cipher, NULL, NULL, NULL))
-		goto out;
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, AEAD_IV_LEN, NULL) <= 0)
-		goto out;
-	if (!EVP_DecryptInit_ex(ctx, NULL, NULL, key, iv))
-		goto out;
+	ret = keyed_ctx(key, iv, 0, &ctx);
+	if (ret)
+		return ret;
 	ret = open_keyed(ctx, dst, src, len - WGT_AEAD_TAG_SIZE, ad, adlen);
-out:
 	EVP_CIPHER_CTX_free(ctx);
 	return ret;
 }
