@@ -23,6 +23,7 @@
 
 #include "io/checksum.h"
 #include "io/tun.h"
+#include "netns.h"
 
 #ifndef VIRTIO_NET_HDR_GSO_UDP_L4
 #define VIRTIO_NET_HDR_GSO_UDP_L4 5
@@ -610,20 +611,8 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	if (geteuid() != 0) {
-		printf("test_tun: needs root (TUN devices, a network namespace); skipped\n");
+	if (unit_enter_netns("test_tun", "TUN devices, a network namespace"))
 		return 77;
-	}
-	/* A private network namespace: nothing here touches the host's interfaces. */
-	if (unshare(CLONE_NEWNET) == -1) {
-		printf("test_tun: unshare(CLONE_NEWNET): %s; skipped\n", strerror(errno));
-		return 77;
-	}
-	if (wgt_tun_set_up("lo", true) < 0) {
-		printf("test_tun: cannot bring lo up; skipped\n");
-		return 77;
-	}
-	setvbuf(stdout, NULL, _IONBF, 0);
 
 	sr = srunner_create(tun_suite());
 	srunner_run_all(sr, CK_NORMAL);

@@ -19,6 +19,7 @@
 
 #include "io/tun.h"
 #include "io/udp.h"
+#include "netns.h"
 
 #define POLL_TIMEOUT_MS 2000
 #define SLOTS 16
@@ -677,20 +678,8 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	if (geteuid() != 0) {
-		printf("test_udp: needs root (a network namespace, SO_MARK); skipped\n");
+	if (unit_enter_netns("test_udp", "a network namespace, SO_MARK"))
 		return 77;
-	}
-	/* Private namespace: its own loopback, ports and port range. */
-	if (unshare(CLONE_NEWNET) == -1) {
-		printf("test_udp: unshare(CLONE_NEWNET): %s; skipped\n", strerror(errno));
-		return 77;
-	}
-	if (wgt_tun_set_up("lo", true) < 0) {
-		printf("test_udp: cannot bring lo up; skipped\n");
-		return 77;
-	}
-	setvbuf(stdout, NULL, _IONBF, 0);
 
 	sr = srunner_create(udp_suite());
 	srunner_run_all(sr, CK_NORMAL);
