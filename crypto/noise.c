@@ -121,6 +121,14 @@ static int mix_ephemeral(uint8_t ck[WGT_KEY_LEN], uint8_t hash[WGT_KEY_LEN],
 	return ret ? ret : mix_hash(hash, ephemeral, WGT_KEY_LEN);
 }
 
+/* Our side's e: a fresh ephemeral key pair, its public half mixed in and written to `pub`. */
+static int mix_new_ephemeral(struct wgt_noise_handshake *hs, uint8_t pub[WGT_KEY_LEN])
+{
+	int ret = wgt_x25519_generate(hs->ephemeral_private, pub);
+
+	return ret ? ret : mix_ephemeral(hs->chaining_key, hs->hash, pub);
+}
+
 static void message_header(struct wgt_msg_header *h, enum wgt_message_type type)
 {
 	h->type = htole32((uint32_t)type);
@@ -212,10 +220,7 @@ int wgt_noise_create_initiation(struct wgt_noise_handshake *hs, struct wgt_msg_i
 	if (ret)
 		goto out;
 	/* e */
-	ret = wgt_x25519_generate(hs->ephemeral_private, dst->unencrypted_ephemeral);
-	if (ret)
-		goto out;
-	ret = mix_ephemeral(hs->chaining_key, hs->hash, dst->unencrypted_ephemeral);
+	ret = mix_new_ephemeral(hs, dst->unencrypted_ephemeral);
 	if (ret)
 		goto out;
 	/* es */
@@ -332,10 +337,7 @@ int wgt_noise_create_response(struct wgt_noise_handshake *hs, struct wgt_msg_res
 	dst->receiver_index = htole32(hs->remote_index);
 
 	/* e */
-	ret = wgt_x25519_generate(hs->ephemeral_private, dst->unencrypted_ephemeral);
-	if (ret)
-		goto out;
-	ret = mix_ephemeral(hs->chaining_key, hs->hash, dst->unencrypted_ephemeral);
+	ret = mix_new_ephemeral(hs, dst->unencrypted_ephemeral);
 	if (ret)
 		goto out;
 	/* ee */
