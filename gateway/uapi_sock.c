@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: MIT */
+/* UAPI socket server: capped accept, set/get requests per connection, nonblocking replies. */
+#include "gateway/uapi_sock.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "common/compiler.h"
+#include "common/log.h"
+#include "config/uapi.h"
+
+_Static_assert(WGT_UAPI_ERR__COUNT <= WGT_UAPI_SOCK_MAX_ERRORS, "stats.errors[] too small");
+
+#define READ_BUF_LEN     16384        /* per connection, wiped after use */
+#define WRITE_BUDGET     (1U << 20)   /* bytes per callback: one big get must not starve the loop */
+#define ACCEPT_BATCH     128          /* connections per accept callback */
+#define ACCEPT_BACKOFF_S 1.0          /* no accepting for this long after EMFILE and the like */
+
+enum conn_state {
+	ST_OP,      /* reading the op line */
+	ST_GET_NL,  /* after get=1: the next byte must be '\n' */
+	ST_SET,     /* feeding the set parser */
+	ST_SKIP,    /* after a failed set: dropping its lines up to the blank one */
+};
+
+struct conn {
+	struct wgt_uapi_server *srv;
+	struct conn *prev, *next;
+	int fd;
+	ev_io rio;
+	ev_io wio;
+	enum conn_state state;
+	bool eof;                       /* the peer shut down its side */
+	bool close_after;               /* close once the reply is written */
+	bool skip_cr;                   /* ST_SKIP: the line so far is "\r" */
+	size_t skip_len;                /* ST_SKIP: bytes of the current line */
+	struct wgt_uapi_parser *parser; /* ST_SET only */
+	struct wgt_uapi_buf out;        /* the reply being written; may hold a private key */
+	size_t out_off;
+	size_t op_len;
+	size_t in_off, in_len;          /* unread part of in[] */
+	char op[WGT_UAPI_SOCK_MAX_OP_LINE];
+	unsigned char in[READ_BUF_LEN]; /* may hold key material: wiped once consumed */
+};
+
+struct wgt_uapi_server {
+	struct ev_loop *loop;
+	struct wgt_uapi_handler h;
+	void *ctx;
+	pthread_t owner;
+	int fd;
+	bool bound;                     /* dev/ino name the file we created */
+	bool removed_reported;
+	dev_t dev;
+	ino_t ino;
+	ev_io accept_io;
+	ev_timer accept_backoff;
+	ev_stat stat_w;
+	struct conn *conns;
+	unsigned n_conns;
+	struct wgt_uapi_server_stats stats;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+#define ASSERT_OWNER(s) WGT_ASSERT(pthread_equal((s)->owner, pthread_self()))
+
+/* Any thread. The path still names the socket file we created. */
+static bool still_ours(const struct wgt_uapi_server *s)
+{
+	struct stat st;
+
+	return s->bound && lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
+}
+
+/* Control thread only. Frees c: the caller must not touch it after. */
+static void conn_free(struct conn *c)
+{
+	struct wgt_uapi_server *s = c->srv;
+
+	ASSERT_OWNER(s);
+	ev_io_stop(s->loop, &c->rio);
+	ev_io_stop(s->loop, &c->wio);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->n_conns--;
+	s->stats.open_conns = s->n_conns;
+	wgt_uapi_parser_free(c->parser);
+	wgt_uapi_buf_free(&c->out);
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+}
+
+/* Control thread only. Queues "errno=<err>\n\n". Returns 0, or -ENOMEM: close the connection. */
+static int queue_errno(struct conn *c, int err)
+{
+	return wgt_uapi_format_errno(&c->out, err);
+}
+
+/* Control thread only. The parser rejected the set: count, log without values, reply. */
+static int set_rejected(struct conn *c, int err)
+{
+	struct wgt_uapi_server *s = c->srv;
+	enum wgt_uapi_error reason = wgt_uapi_parser_error(c->parser);
+
+	s->stats.sets_failed++;
+	if ((unsigned)reason < WGT_UAPI_ERR__COUNT)
+		s->stats.errors[reason]++;
+	/* The parser's message never quotes a value. */
+	wgt_warn("uapi %s: set rejected (%s): %s", s->path, wgt_uapi_error_name(reason),
+		 wgt_uapi_parser_message(c->parser));
+	wgt_uapi_parser_free(c->parser);
+	c->parser = NULL;
+	return queue_errno(c, err);
+}
+
+/* Control thread only. The set ended (blank line or EOF): hand it to the daemon, reply. */
+static int set_apply(struct conn *c)
+{
+	struct wgt_uapi_server *s = c->srv;
+	struct wgt_uapi_device *dev = NULL;
+	int r;
+
+	c->state = ST_OP;
+	r = wgt_uapi_parser_finish(c->parser, &dev);
+	if (r < 0)
+		return set_rejected(c, r);
+	wgt_uapi_parser_free(c->parser);
+	c->parser = NULL;
+
+	r = s->h.set(s->ctx, dev);
+	wgt_uapi_device_free(dev);
+	WGT_ASSERT(r <= 0);
+	if (r < 0) {
+		s->stats.sets_failed++;
+		wgt_warn("uapi %s: set failed: %s", s->path, strerror(-r));
+	} else {
+		s->stats.sets_ok++;
+	}
+	return queue_errno(c, r);
+}
+
+/* Control thread only. After a failed set, where its unread lines start. */
+static void skip_begin(struct conn *c, const unsigned char *fed, size_t used)
+{
+	c->state = ST_SKIP;
+	c->skip_cr = false;
+	/* The parser stops after the failing line's '\n', or inside a line too long. */
+	c->skip_len = used && fed[used - 1] == '\n' ? 0 : 1;
+}
+
+/* Control thread only. The op line is complete in c->op. Returns 0, or <0 to close. */
+static int op_dispatch(struct conn *c)
+{
+	struct wgt_uapi_server *s = c->srv;
+
+	if (c->op_len == 5 && !memcmp(c->op, "set=1", 5)) {
+		c->parser = wgt_uapi_parser_new(NULL);
+		if (!c->parser) {
+			c->close_after = true;
+			return queue_errno(c, -ENOMEM);
+		}
+		c->state = ST_SET;
+		return 0;
+	}
+	if (c->op_len == 5 && !memcmp(c->op, "get=1", 5)) {
+		c->state = ST_GET_NL;
+		return 0;
+	}
+	/* wireguard-go logs the operation and hangs up, without a reply; we don't quote it. */
+	s->stats.bad_ops++;
+	wgt_warn("uapi %s: unknown operation (%zu bytes), closing the connection", s->path,
+		 c->op_len);
+	return -EPROTO;
+}
+
+/* Control thread only. */
+static int step_op(struct conn *c, const unsigned char *d, size_t len)
+{
+	const unsigned char *nl = memchr(d, '\n', len);
+	size_t chunk = nl ? (size_t)(nl - d) : len;
+	int r;
+
+	if (chunk > sizeof(c->op) - c->op_len) {
+		c->srv->stats.op_too_long++;
+		wgt_warn("uapi %s: operation line longer than %u bytes, closing the connection",
+			 c->srv->path, WGT_UAPI_SOCK_MAX_OP_LINE);
+		return -EMSGSIZE;
+	}
+	memcpy(c->op + c->op_len, d, chunk);
+	c->op_len += chunk;
+	c->in_off += chunk + (nl ? 1 : 0);
+	if (!nl)
+		return 0;
+	r = op_dispatch(c);
+	explicit_bzero(c->op, c->op_len);
+	c->op_len = 0;
+	return r;
+}
+
+/* Control thread only. The byte after get=1. */
+static int step_get(struct conn *c, unsigned char next)
+{
+	struct wgt_uapi_server *s = c->srv;
+	int r;
+
+	c->in_off++;
+	c->state = ST_OP;
+	if (next != '\n') {
+		/* As wireguard-go: the byte is consumed, -EINVAL answered, the connection goes on. */
+		s->stats.bad_ops++;
+		wgt_warn("uapi %s: trailing character after get=1", s->path);
+		return queue_errno(c, -EINVAL);
+	}
+	s->stats.gets++;
+	r = s->h.get(s->ctx, &c->out);
+	WGT_ASSERT(r <= 0);
+	if (!r && !c->out.len)
+		r = -EIO;
+	if (r < 0) {
+		wgt_warn("uapi %s: get failed: %s", s->path, strerror(-r));
+		wgt_uapi_buf_free(&c->out);
+		return queue_errno(c, r);
+	}
+	return 0;
+}
+
+/* Control thread only. */
+static int step_set(struct conn *c, const unsigned char *d, size_t len)
+{
+	size_t used = 0;
+	int r;
+
+	r = wgt_uapi_parser_feed(c->parser, d, len, &used);
+	c->in_off += used;
+	if (r == 0) {
+		WGT_ASSERT(used == len);
+		return 0;
+	}
+	if (r == 1)
+		return set_apply(c);
+	skip_begin(c, d, used);
+	return set_rejected(c, r);
+}
+
+/*
+ * Control thread only. Drops the rest of a failed set up to its blank line,
+ * so the next request starts clean and wg, still writing the set, does not
+ * get EPIPE (wireguard-go would read those lines as operations and hang up).
+ */
+static int step_skip(struct conn *c, const unsigned char *d, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (d[i] != '\n') {
+			c->skip_cr = c->skip_len == 0 && d[i] == '\r';
+			c->skip_len++;
+			continue;
+		}
+		if (c->skip_len == 0 || (c->skip_len == 1 && c->skip_cr)) {
+			c->in_off += i + 1;
+			c->state = ST_OP;
+			return 0;
+		}
+		c->skip_len = 0;
+		c->skip_cr = false;
+	}
+	c->in_off += len;
+	return 0;
+}
+
+/* Control thread only. Consumes some buffered input. Returns 0, or <0 to close. */
+static int step(struct conn *c)
+{
+	const unsigned char *d = c->in + c->in_off;
+	size_t len = c->in_len - c->in_off;
+
+	switch (c->state) {
+	case ST_OP:
+		return step_op(c, d, len);
+	case ST_GET_NL:
+		return step_get(c, d[0]);
+	case ST_SET:
+		return step_set(c, d, len);
+	case ST_SKIP:
+		return step_skip(c, d, len);
+	}
+	return -EINVAL;
+}
+
+/* Control thread only. The peer shut down its side and every byte was consumed. */
+static int on_eof(struct conn *c)
+{
+	size_t used;
+	int r;
+
+	if (c->state != ST_SET)
+		return -ECONNRESET; /* as wireguard-go: an unfinished op or get=1 gets no reply */
+	/*
+	 * wireguard-go takes a set cut short by EOF, its last line too when it
+	 * lacks the '\n': a newline completes a buffered line or, if there is
+	 * none, ends the set.
+	 */
+	c->close_after = true;
+	r = wgt_uapi_parser_feed(c->parser, "\n", 1, &used);
+	if (r < 0) {
+		c->state = ST_SKIP;
+		return set_rejected(c, r);
+	}
+	return set_apply(c);
+}
+
+/*
+ * Control thread only. Writes what it can of the reply. Three outcomes:
+ * 1 all written, 0 would block (or the budget is spent), <0 -errno.
+ */
+static int flush(struct conn *c)
+{
+	size_t budget = WRITE_BUDGET;
+
+	while (c->out_off < c->out.len) {
+		size_t n = WGT_MIN(c->out.len - c->out_off, budget);
+		ssize_t w;
+
+		if (!budget)
+			return 0;
+		w = send(c->fd, c->out.data + c->out_off, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -errno;
+		}
+		c->out_off += (size_t)w;
+		budget -= (size_t)w;
+	}
+	return 1;
+}
+
+/*
+ * Control thread only. Runs requests from the buffered input until it needs
+ * more input or the socket stops taking the reply, and arms the matching
+ * watcher: reading is paused while a reply is pending. May free c.
+ */
+static void conn_run(struct conn *c)
+{
+	struct ev_loop *loop = c->srv->loop;
+	int r;
+
+	for (;;) {
+		if (c->out.len) {
+			r = flush(c);
+			if (r < 0) {
+				wgt_dbg("uapi %s: write: %s", c->srv->path, strerror(-r));
+				conn_free(c);
+				return;
+			}
+			if (r == 0) {
+				ev_io_stop(loop, &c->rio);
+				ev_io_start(loop, &c->wio);
+				return;
+			}
+			wgt_uapi_buf_free(&c->out);
+			c->out_off = 0;
+			if (c->close_after) {
+				conn_free(c);
+				return;
+			}
+			continue;
+		}
+		if (c->in_off == c->in_len) {
+			explicit_bzero(c->in, c->in_len);
+			c->in_off = c->in_len = 0;
+			if (!c->eof) {
+				ev_io_stop(loop, &c->wio);
+				ev_io_start(loop, &c->rio);
+				return;
+			}
+			r = on_eof(c);
+			if (!r && !c->out.len)
+				r = -ECONNRESET;
+		} else {
+			r = step(c);
+		}
+		if (r < 0) {
+			conn_free(c);
+			return;
+		}
+	}
+}
+
+/* Control thread only. */
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	ssize_t n;
+
+	ASSERT_OWNER(c->srv);
+	WGT_ASSERT(c->in_off == c->in_len && !c->out.len);
+	n = read(c->fd, c->in, sizeof(c->in));
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		wgt_dbg("uapi %s: read: %s", c->srv->path, strerror(errno));
+		conn_free(c);
+		return;
+	}
+	c->in_off = 0;
+	c->in_len = (size_t)n;
+	if (!n)
+		c->eof = true;
+	conn_run(c);
+}
+
+/* Control thread only. */
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+
+	ASSERT_OWNER(c->srv);
+	conn_run(c);
+}
+
+/* Control thread only. Returns NULL when out of memory. */
+static struct conn *conn_new(struct wgt_uapi_server *s, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->srv = s;
+	c->fd = fd;
+	c->state = ST_OP;
+	ev_io_init(&c->rio, on_read, fd, EV_READ);
+	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+	c->rio.data = c;
+	c->wio.data = c;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	s->stats.open_conns = s->n_conns;
+	ev_io_start(s->loop, &c->rio);
+	return c;
+}
+
+/* Control thread only. */
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct wgt_uapi_server *s = w->data;
+	unsigned i;
+
+	ASSERT_OWNER(s);
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* EMFILE and the like: the socket stays readable, so back off instead of spinning. */
+			wgt_err("uapi %s: accept: %s", s->path, strerror(errno));
+			ev_io_stop(loop, &s->accept_io);
+			ev_timer_start(loop, &s->accept_backoff);
+			return;
+		}
+		if (s->n_conns >= WGT_UAPI_SOCK_MAX_CONNS) {
+			close(fd);
+			s->stats.refused_cap++;
+			wgt_dbg("uapi %s: %u connections open, refusing one", s->path, s->n_conns);
+			continue;
+		}
+		if (!conn_new(s, fd)) {
+			close(fd);
+			wgt_err("uapi %s: out of memory for a connection", s->path);
+			continue;
+		}
+		s->stats.accepted++;
+	}
+}
+
+/* Control thread only. */
+static void on_accept_backoff(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct wgt_uapi_server *s = w->data;
+
+	ev_io_start(loop, &s->accept_io);
+}
+
+/*
+ * Control thread only. libev watches the path with inotify (polling where it
+ * cannot); like wireguard-go we check with lstat, and also catch a file put
+ * in our place. The handler may close the server, so it is called last.
+ */
+static void on_stat(struct ev_loop *loop, ev_stat *w, int revents)
+{
+	struct wgt_uapi_server *s = w->data;
+
+	ASSERT_OWNER(s);
+	if (s->removed_reported || still_ours(s))
+		return;
+	s->removed_reported = true;
+	wgt_warn("uapi %s: socket file removed or replaced", s->path);
+	if (s->h.removed)
+		s->h.removed(s->ctx);
+}
+
+/* Any thread. An interface name fit for a file name: what the kernel would take, and no '/'. */
+static bool ifname_ok(const char *ifname)
+{
+	size_t len = ifname ? strnlen(ifname, 16) : 0;
+
+	if (!len || len >= 16 || strchr(ifname, '/'))
+		return false;
+	return strcmp(ifname, ".") && strcmp(ifname, "..");
+}
+
+/* Any thread. mkdir -p: directories it creates get 0755 whatever the umask, others keep theirs. */
+static int make_dir(const char *dir)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(dir), i;
+	struct stat st;
+
+	if (!len || len >= sizeof(buf))
+		return len ? -ENAMETOOLONG : -EINVAL;
+	memcpy(buf, dir, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) == 0) {
+			if (chmod(buf, 0755) == -1)
+				return -errno;
+		} else if (errno != EEXIST) {
+			return -errno;
+		}
+		buf[i] = dir[i];
+	}
+	if (stat(dir, &st) == -1)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/*
+ * Any thread. bind() found something at the path. Returns 0 when it was a stale socket,
+ * now removed (or the path went away meanwhile), -EADDRINUSE when a server
+ * listens there, -EEXIST when it is not a socket, or another -errno.
+ */
+static int remove_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == -1 ? -errno : 0;
+	close(fd);
+	/* EAGAIN: a live server whose backlog is full. */
+	if (r == 0 || r == -EAGAIN || r == -EINPROGRESS)
+		return -EADDRINUSE;
+	if (r == -ENOENT)
+		return 0;
+	if (r != -ECONNREFUSED)
+		return r;
+	if (lstat(sa->sun_path, &st) == -1)
+		return errno == ENOENT ? 0 : -errno;
+	/* wireguard-go removes whatever is there; a non-socket is nobody's stale socket. */
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	if (unlink(sa->sun_path) == -1 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Control thread only. Binds and listens on s->path, 0600; sets s->fd, s->dev, s->ino. */
+static int listen_socket(struct wgt_uapi_server *s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int attempt, r;
+
+	memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
+	for (attempt = 0;; attempt++) {
+		s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (s->fd == -1)
+			return -errno;
+		/*
+		 * bind() creates the file with the socket inode's mode less the
+		 * umask, so from its first instant it is no wider than 0600; the
+		 * chmod below makes it exactly 0600. The umask is process-wide and
+		 * is not ours to change under other threads, as wireguard-go does.
+		 */
+		if (fchmod(s->fd, 0600) == -1)
+			return -errno;
+		if (bind(s->fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		r = -errno;
+		close(s->fd);
+		s->fd = -1;
+		if (r != -EADDRINUSE || attempt)
+			return r;
+		r = remove_stale(&sa);
+		if (r < 0)
+			return r;
+	}
+	if (lstat(s->path, &st) == -1)
+		return -errno;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->bound = true;
+	if (chmod(s->path, 0600) == -1)
+		return -errno;
+	if (listen(s->fd, SOMAXCONN) == -1)
+		return -errno;
+	return 0;
+}
+
+/* Control thread only. */
+int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifname,
+			 const struct wgt_uapi_handler *h, void *ctx,
+			 struct wgt_uapi_server **ret)
+{
+	struct wgt_uapi_server *s;
+	int n, r;
+
+	if (!loop || !h || !h->set || !h->get || !ret || !ifname_ok(ifname))
+		return -EINVAL;
+	if (!dir)
+		dir = WGT_UAPI_SOCK_DEFAULT_DIR;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->h = *h;
+	s->ctx = ctx;
+	s->owner = pthread_self();
+	s->fd = -1;
+	ev_init(&s->accept_io, on_accept);
+	ev_timer_init(&s->accept_backoff, on_accept_backoff, ACCEPT_BACKOFF_S, 0.);
+	ev_stat_init(&s->stat_w, on_stat, s->path, 0.);
+	s->accept_io.data = s;
+	s->accept_backoff.data = s;
+	s->stat_w.data = s;
+
+	n = snprintf(s->path, sizeof(s->path), "%s/%s.sock", dir, ifname);
+	if (n < 0 || (size_t)n >= sizeof(s->path)) {
+		r = -ENAMETOOLONG;
+		goto err;
+	}
+	r = make_dir(dir);
+	if (r < 0)
+		goto err;
+	r = listen_socket(s);
+	if (r < 0)
+		goto err;
+
+	ev_io_set(&s->accept_io, s->fd, EV_READ);
+	ev_io_start(loop, &s->accept_io);
+	ev_stat_start(loop, &s->stat_w);
+	/* Gone before the watch began: no event would ever tell. */
+	if (!still_ours(s)) {
+		r = -ENOENT;
+		goto err;
+	}
+	*ret = s;
+	return 0;
+
+err:
+	wgt_uapi_server_close(s);
+	return r;
+}
+
+/* Control thread only. */
+void wgt_uapi_server_close(struct wgt_uapi_server *s)
+{
+	if (!s)
+		return;
+	ASSERT_OWNER(s);
+	while (s->conns)
+		conn_free(s->conns);
+	ev_io_stop(s->loop, &s->accept_io);
+	ev_timer_stop(s->loop, &s->accept_backoff);
+	ev_stat_stop(s->loop, &s->stat_w);
+	/* Someone else's file, if ours was replaced: leave it. */
+	if (still_ours(s))
+		unlink(s->path);
+	if (s->fd != -1)
+		close(s->fd);
+	free(s);
+}
+
+/* Control thread only. */
+void wgt_uapi_server_stats(const struct wgt_uapi_server *s, struct wgt_uapi_server_stats *ret)
+{
+	ASSERT_OWNER(s);
+	*ret = s->stats;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The UAPI socket server: /var/run/wireguard/IFNAME.sock, where wg(8)
+ * speaks the set=1 / get=1 protocol of config/uapi.h, served from the
+ * control thread's libev loop without ever blocking it.
+ *
+ * One connection carries any number of requests, one after the other, as
+ * with wireguard-go (device/uapi.go IpcHandle):
+ *
+ *   OP ---"set=1\n"---> SET ---blank line or EOF---> h->set ---> REPLY
+ *    |                   `--parse error--> REPLY, then SKIP to the blank line
+ *    |---"get=1\n"---> GET_NL ---'\n'---> h->get ---> REPLY
+ *    |                        `--other byte--> REPLY errno=-EINVAL
+ *    `---anything else, or an op line over WGT_UAPI_SOCK_MAX_OP_LINE---> close
+ *   REPLY: written from a buffer as the socket drains, reading paused;
+ *          then back to OP (or close, after EOF).
+ *
+ * Caps: WGT_UAPI_SOCK_MAX_CONNS connections (more are accepted and closed
+ * at once), one op line of WGT_UAPI_SOCK_MAX_OP_LINE bytes, and the set
+ * parser's own caps. Every refusal has a counter.
+ */
+#ifndef WGT_GATEWAY_UAPI_SOCK_H
+#define WGT_GATEWAY_UAPI_SOCK_H
+
+#include <stdint.h>
+
+struct ev_loop;
+struct wgt_uapi_device;
+struct wgt_uapi_buf;
+
+#define WGT_UAPI_SOCK_DEFAULT_DIR   "/var/run/wireguard"
+#define WGT_UAPI_SOCK_MAX_CONNS     64
+#define WGT_UAPI_SOCK_MAX_OP_LINE   4096U  /* bytes, '\n' excluded */
+#define WGT_UAPI_SOCK_MAX_ERRORS    16     /* >= WGT_UAPI_ERR__COUNT, checked in uapi_sock.c */
+
+/* Called on the control thread; set and get must not close the server. */
+struct wgt_uapi_handler {
+	/*
+	 * Applies a whole parsed set (the parse is all-or-nothing and already
+	 * done). Returns 0 or -errno, sent back as errno=. The server frees
+	 * dev afterwards.
+	 */
+	int (*set)(void *ctx, const struct wgt_uapi_device *dev);
+	/*
+	 * Appends the complete get answer to out: key=value lines, "errno=0\n\n"
+	 * included, i.e. what wgt_uapi_format_get() writes. Returns 0 or -errno;
+	 * on error the server drops what was appended and answers errno=<err>.
+	 */
+	int (*get)(void *ctx, struct wgt_uapi_buf *out);
+	/*
+	 * The socket file was removed or replaced by someone else: the daemon
+	 * should exit. Called once; may close the server. May be NULL.
+	 */
+	void (*removed)(void *ctx);
+};
+
+struct wgt_uapi_server;
+
+/*
+ * Control thread only. Creates dir (mode 0755 whatever the umask, parents
+ * too, default WGT_UAPI_SOCK_DEFAULT_DIR when dir is NULL) and the socket
+ * dir/IFNAME.sock (mode 0600 whatever the umask). A stale socket (connect()
+ * gets ECONNREFUSED) is replaced; a live one fails with -EADDRINUSE; a
+ * file there that is not a socket fails with -EEXIST. Registers watchers
+ * on loop. Returns 0 or -errno (-EINVAL for a bad ifname, -ENAMETOOLONG
+ * when the path does not fit in sun_path).
+ */
+int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifname,
+			 const struct wgt_uapi_handler *h, void *ctx,
+			 struct wgt_uapi_server **ret);
+
+/*
+ * Control thread only. Stops the watchers, closes the connections (replies
+ * not yet written are dropped) and unlinks the socket file if it is still
+ * ours (same device and inode). Accepts NULL.
+ */
+void wgt_uapi_server_close(struct wgt_uapi_server *s);
+
+/* Counters for metrics. */
+struct wgt_uapi_server_stats {
+	uint64_t accepted;     /* connections served */
+	uint64_t refused_cap;  /* connections closed at once: WGT_UAPI_SOCK_MAX_CONNS were open */
+	uint64_t sets_ok;
+	uint64_t sets_failed;  /* parse errors and handler errors */
+	uint64_t gets;         /* get=1 answered by the handler, successfully or not */
+	/* Parse errors by enum wgt_uapi_error; handler errors are not in here. */
+	uint64_t errors[WGT_UAPI_SOCK_MAX_ERRORS];
+	uint64_t bad_ops;      /* unknown operation, or get=1 not followed by '\n' */
+	uint64_t op_too_long;  /* op line over WGT_UAPI_SOCK_MAX_OP_LINE: connection closed */
+	uint64_t open_conns;   /* gauge: connections open now */
+};
+
+/* Control thread only. */
+void wgt_uapi_server_stats(const struct wgt_uapi_server *s, struct wgt_uapi_server_stats *ret);
+
+#endif

@@ -1,0 +1,799 @@
+/* SPDX-License-Identifier: MIT */
+/* UAPI socket server: file modes, stale and live sockets, request loops, caps, removal, big replies. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "config/uapi.h"
+#include "gateway/uapi_sock.h"
+
+/* Keys from `wg genkey`, throwaway (as in test_uapi.c). */
+#define PRIV "80b610e7b389acc942ddce6b75da22fbfc676a1156b97840a7241063c2b88754"
+#define PUB1 "9ebb5dfb0e2fcecd6d4a44de120684dab1382c98eefce4e4113f03b4af5a9e35"
+
+/* A set shaped as wg(8) writes it: device keys, replace_peers, one peer section, the blank line. */
+static const char wg_set[] =
+	"set=1\nprivate_key=" PRIV "\nlisten_port=51820\nreplace_peers=true\n"
+	"public_key=" PUB1 "\nallowed_ip=10.0.0.2/32\n\n";
+
+#define IFNAME "wgt0"
+
+static char tmpdir[64];
+static char rundir[128];
+static char sockdir[160];
+static char sockpath[200];
+static struct ev_loop *loop;
+static struct wgt_uapi_server *srv;
+
+/* What the fake daemon saw. */
+static struct {
+	int sets, gets, removed;
+	int set_ret, get_ret;
+	unsigned dev_flags;
+	uint16_t listen_port;
+	uint8_t private_key[32];
+	size_t n_peers;
+	unsigned peer_flags;
+	uint8_t public_key[32];
+	size_t n_allowed_ips;
+	struct wgt_uapi_allowedip allowed_ip;
+	const struct wgt_uapi_buf *answer;  /* get: appended as is when set */
+} fake;
+
+static int fake_set(void *ctx, const struct wgt_uapi_device *dev)
+{
+	fake.sets++;
+	fake.dev_flags = dev->flags;
+	fake.listen_port = dev->listen_port;
+	memcpy(fake.private_key, dev->private_key, 32);
+	fake.n_peers = dev->n_peers;
+	if (dev->n_peers) {
+		fake.peer_flags = dev->peers[0].flags;
+		memcpy(fake.public_key, dev->peers[0].public_key, 32);
+		fake.n_allowed_ips = dev->peers[0].n_allowed_ips;
+		if (dev->peers[0].n_allowed_ips)
+			fake.allowed_ip = dev->peers[0].allowed_ips[0];
+	}
+	return fake.set_ret;
+}
+
+static int fake_get(void *ctx, struct wgt_uapi_buf *out)
+{
+	struct wgt_uapi_get_device dev = { .listen_port = fake.listen_port };
+
+	fake.gets++;
+	if (fake.get_ret)
+		return fake.get_ret;
+	if (fake.answer) {
+		/* A plain malloc'd buffer: grown here as the formatter would. */
+		char *d = realloc(out->data, out->len + fake.answer->len);
+
+		ck_assert_ptr_nonnull(d);
+		memcpy(d + out->len, fake.answer->data, fake.answer->len);
+		out->data = d;
+		out->len += fake.answer->len;
+		out->cap = out->len;
+		return 0;
+	}
+	return wgt_uapi_format_get(out, &dev);
+}
+
+static void fake_removed(void *ctx)
+{
+	fake.removed++;
+}
+
+static const struct wgt_uapi_handler handler = {
+	.set = fake_set,
+	.get = fake_get,
+	.removed = fake_removed,
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs the server's loop until cond holds; a deadline, never a sleep. */
+#define PUMP_UNTIL(cond) do { \
+	double deadline_ = now() + 20; \
+	while (!(cond)) { \
+		ck_assert_msg(now() < deadline_, "timed out waiting for " #cond); \
+		ev_run(loop, EVRUN_NOWAIT); \
+	} \
+} while (0)
+
+static struct wgt_uapi_server_stats stats(void)
+{
+	struct wgt_uapi_server_stats st;
+
+	wgt_uapi_server_stats(srv, &st);
+	return st;
+}
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/wgt-uapisock-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(rundir, sizeof(rundir), "%s/run", tmpdir);
+	snprintf(sockdir, sizeof(sockdir), "%s/wireguard", rundir);
+	snprintf(sockpath, sizeof(sockpath), "%s/" IFNAME ".sock", sockdir);
+	loop = ev_loop_new(EVFLAG_AUTO);
+	ck_assert_ptr_nonnull(loop);
+	memset(&fake, 0, sizeof(fake));
+	srv = NULL;
+}
+
+static void teardown(void)
+{
+	wgt_uapi_server_close(srv);
+	srv = NULL;
+	ev_loop_destroy(loop);
+	unlink(sockpath);
+	rmdir(sockdir);
+	rmdir(rundir);
+	rmdir(tmpdir);
+}
+
+static void open_server(void)
+{
+	ck_assert_int_eq(wgt_uapi_server_open(loop, sockdir, IFNAME, &handler, NULL, &srv), 0);
+}
+
+static void unix_addr(struct sockaddr_un *sa, const char *path)
+{
+	size_t len = strlen(path);
+
+	ck_assert_uint_lt(len, sizeof(sa->sun_path));
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, len + 1);
+}
+
+/* A nonblocking client that collects what the server writes. */
+struct client {
+	int fd;
+	bool eof;
+	char *buf;
+	size_t len, cap;
+};
+
+static void client_open(struct client *c)
+{
+	struct sockaddr_un sa;
+
+	memset(c, 0, sizeof(*c));
+	unix_addr(&sa, sockpath);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(c->fd, -1);
+	ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+}
+
+static void client_close(struct client *c)
+{
+	close(c->fd);
+	free(c->buf);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+static void client_send(struct client *c, const void *data, size_t len)
+{
+	const char *d = data;
+
+	while (len) {
+		ssize_t n = send(c->fd, d, len, MSG_NOSIGNAL);
+
+		if (n == -1) {
+			ck_assert_msg(errno == EAGAIN, "send: %s", strerror(errno));
+			ev_run(loop, EVRUN_NOWAIT);
+			continue;
+		}
+		d += n;
+		len -= (size_t)n;
+	}
+}
+
+static void client_sends(struct client *c, const char *s)
+{
+	client_send(c, s, strlen(s));
+}
+
+/* Reads at most max bytes of what is there. Returns true (for PUMP_UNTIL) if it got any or EOF. */
+static bool client_fill(struct client *c, size_t max)
+{
+	ssize_t n;
+
+	if (c->eof)
+		return true;
+	if (c->cap - c->len < max + 1) {
+		c->cap = c->len + max + 1 + c->cap;
+		c->buf = realloc(c->buf, c->cap);
+		ck_assert_ptr_nonnull(c->buf);
+	}
+	n = recv(c->fd, c->buf + c->len, max, 0);
+	if (n == -1) {
+		if (errno == ECONNRESET) {
+			c->eof = true;
+			return true;
+		}
+		ck_assert_msg(errno == EAGAIN, "recv: %s", strerror(errno));
+		return false;
+	}
+	if (n == 0)
+		c->eof = true;
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	return true;
+}
+
+static bool client_has_reply(struct client *c)
+{
+	client_fill(c, 65536);
+	return c->len && memmem(c->buf, c->len, "\n\n", 2);
+}
+
+/* Waits for one reply (up to its blank line) and compares it. */
+static void client_expect(struct client *c, const char *want)
+{
+	size_t n;
+
+	PUMP_UNTIL(client_has_reply(c) || c->eof);
+	ck_assert_msg(c->len && memmem(c->buf, c->len, "\n\n", 2), "EOF before a reply");
+	n = (size_t)((char *)memmem(c->buf, c->len, "\n\n", 2) - c->buf) + 2;
+	ck_assert_uint_eq(n, strlen(want));
+	ck_assert_mem_eq(c->buf, want, n);
+	memmove(c->buf, c->buf + n, c->len - n + 1);
+	c->len -= n;
+}
+
+/* The server hangs up, with nothing more to say. */
+static void client_expect_eof(struct client *c)
+{
+	PUMP_UNTIL((client_fill(c, 65536), c->eof));
+	ck_assert_uint_eq(c->len, 0);
+}
+
+static void unhex(uint8_t out[32], const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		unsigned v;
+
+		ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &v), 1);
+		out[i] = (uint8_t)v;
+	}
+}
+
+static void assert_key(const uint8_t key[32], const char *hex)
+{
+	uint8_t want[32];
+
+	unhex(want, hex);
+	ck_assert_mem_eq(key, want, 32);
+}
+
+START_TEST(test_modes)
+{
+	struct stat st;
+	mode_t old = umask(077);
+
+	open_server();
+	ck_assert_int_eq(stat(rundir, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0755);
+	ck_assert_int_eq(stat(sockdir, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0755);
+	ck_assert_int_eq(lstat(sockpath, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	wgt_uapi_server_close(srv);
+	srv = NULL;
+	ck_assert_int_eq(lstat(sockpath, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	/* A lax umask changes nothing; an existing directory keeps its mode. */
+	ck_assert_int_eq(chmod(sockdir, 0711), 0);
+	umask(0);
+	open_server();
+	ck_assert_int_eq(lstat(sockpath, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(stat(sockdir, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0711);
+	umask(old);
+}
+END_TEST
+
+START_TEST(test_bad_args)
+{
+	struct wgt_uapi_server *s = NULL;
+	char longdir[200];
+
+	ck_assert_int_eq(wgt_uapi_server_open(loop, sockdir, "", &handler, NULL, &s), -EINVAL);
+	ck_assert_int_eq(wgt_uapi_server_open(loop, sockdir, "a/b", &handler, NULL, &s), -EINVAL);
+	ck_assert_int_eq(wgt_uapi_server_open(loop, sockdir, "..", &handler, NULL, &s), -EINVAL);
+	ck_assert_int_eq(wgt_uapi_server_open(loop, sockdir, "0123456789abcdef", &handler, NULL, &s),
+			 -EINVAL);
+	memset(longdir, 'd', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[sizeof(longdir) - 1] = '\0';
+	ck_assert_int_eq(wgt_uapi_server_open(loop, longdir, IFNAME, &handler, NULL, &s), -ENAMETOOLONG);
+	ck_assert_ptr_null(s);
+	wgt_uapi_server_close(NULL);
+}
+END_TEST
+
+START_TEST(test_stale_replaced)
+{
+	struct sockaddr_un sa;
+	struct client c;
+	int fd;
+
+	/* A daemon that died: its socket file stays, nobody listens. */
+	ck_assert_int_eq(mkdir(rundir, 0755), 0);
+	ck_assert_int_eq(mkdir(sockdir, 0755), 0);
+	unix_addr(&sa, sockpath);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+
+	open_server();
+	client_open(&c);
+	client_sends(&c, "get=1\n\n");
+	client_expect(&c, "errno=0\n\n");
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(test_not_a_socket)
+{
+	struct wgt_uapi_server *s = NULL;
+	FILE *f;
+
+	ck_assert_int_eq(mkdir(rundir, 0755), 0);
+	ck_assert_int_eq(mkdir(sockdir, 0755), 0);
+	f = fopen(sockpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(wgt_uapi_server_open(loop, sockdir, IFNAME, &handler, NULL, &s), -EEXIST);
+	ck_assert_int_eq(access(sockpath, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_live_in_use)
+{
+	struct wgt_uapi_server *other = NULL;
+	struct client c;
+
+	open_server();
+	ck_assert_int_eq(wgt_uapi_server_open(loop, sockdir, IFNAME, &handler, NULL, &other),
+			 -EADDRINUSE);
+	ck_assert_ptr_null(other);
+	/* The live one still owns the file and serves. */
+	client_open(&c);
+	client_sends(&c, "get=1\n\n");
+	client_expect(&c, "errno=0\n\n");
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(test_get)
+{
+	struct client c;
+
+	fake.listen_port = 51820;
+	open_server();
+	client_open(&c);
+	client_sends(&c, "get=1\n\n");
+	client_expect(&c, "listen_port=51820\nerrno=0\n\n");
+
+	fake.get_ret = -ENOMEM;
+	client_sends(&c, "get=1\n\n");
+	client_expect(&c, "errno=-12\n\n");
+	ck_assert_int_eq(fake.gets, 2);
+	ck_assert_uint_eq(stats().gets, 2);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(test_set_wg_bytes)
+{
+	struct client c;
+	uint8_t ip[4] = { 10, 0, 0, 2 };
+
+	open_server();
+	client_open(&c);
+	client_sends(&c, wg_set);
+	client_expect(&c, "errno=0\n\n");
+	ck_assert_int_eq(fake.sets, 1);
+	ck_assert_uint_eq(fake.dev_flags, WGT_UAPI_DEV_HAS_PRIVATE_KEY | WGT_UAPI_DEV_HAS_LISTEN_PORT |
+			  WGT_UAPI_DEV_REPLACE_PEERS);
+	assert_key(fake.private_key, PRIV);
+	ck_assert_uint_eq(fake.listen_port, 51820);
+	ck_assert_uint_eq(fake.n_peers, 1);
+	ck_assert_uint_eq(fake.peer_flags, 0);
+	assert_key(fake.public_key, PUB1);
+	ck_assert_uint_eq(fake.n_allowed_ips, 1);
+	ck_assert_int_eq(fake.allowed_ip.family, AF_INET);
+	ck_assert_mem_eq(fake.allowed_ip.addr, ip, 4);
+	ck_assert_uint_eq(fake.allowed_ip.cidr, 32);
+	ck_assert_uint_eq(stats().sets_ok, 1);
+	ck_assert_uint_eq(stats().accepted, 1);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(test_set_malformed)
+{
+	struct client c;
+	struct wgt_uapi_server_stats st;
+
+	open_server();
+	client_open(&c);
+	/* A bad value, then lines after it: the rest of the set is dropped, the connection goes on. */
+	client_sends(&c, "set=1\nlisten_port=99999\nprivate_key=" PRIV "\n\n");
+	client_expect(&c, "errno=-22\n\n");
+	client_sends(&c, "set=1\nno equals sign\r\nlisten_port=1\n\r\n");
+	client_expect(&c, "errno=-71\n\n");
+	/* A line over the parser's cap: -EMSGSIZE, and its tail is not taken for a request. */
+	{
+		size_t n = WGT_UAPI_MAX_LINE + 100;
+		char *big = malloc(n + 32);
+
+		ck_assert_ptr_nonnull(big);
+		memcpy(big, "set=1\nendpoint=", 15);
+		memset(big + 15, '1', n);
+		memcpy(big + 15 + n, "\n\n", 3);
+		client_sends(&c, big);
+		free(big);
+	}
+	client_expect(&c, "errno=-90\n\n");
+	ck_assert_int_eq(fake.sets, 0);
+
+	/* The daemon's own failure is passed on. */
+	fake.set_ret = -EADDRINUSE;
+	client_sends(&c, "set=1\nlisten_port=1\n\n");
+	client_expect(&c, "errno=-98\n\n");
+	ck_assert_int_eq(fake.sets, 1);
+
+	client_sends(&c, "get=1\n\n");
+	client_expect(&c, "listen_port=1\nerrno=0\n\n");
+	st = stats();
+	ck_assert_uint_eq(st.sets_failed, 4);
+	ck_assert_uint_eq(st.sets_ok, 0);
+	ck_assert_uint_eq(st.errors[WGT_UAPI_ERR_INVALID_VALUE], 1);
+	ck_assert_uint_eq(st.errors[WGT_UAPI_ERR_SYNTAX], 1);
+	ck_assert_uint_eq(st.errors[WGT_UAPI_ERR_LINE_TOO_LONG], 1);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(test_two_requests)
+{
+	struct client c;
+
+	open_server();
+	client_open(&c);
+	client_sends(&c, "set=1\nlisten_port=4242\n\nget=1\n\n");
+	client_expect(&c, "errno=0\n\n");
+	client_expect(&c, "listen_port=4242\nerrno=0\n\n");
+	client_sends(&c, wg_set);
+	client_expect(&c, "errno=0\n\n");
+	ck_assert_int_eq(fake.sets, 2);
+	ck_assert_int_eq(fake.gets, 1);
+	ck_assert_uint_eq(stats().accepted, 1);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(test_set_cut_by_eof)
+{
+	struct client c;
+
+	open_server();
+	client_open(&c);
+	/* As wireguard-go, the last line counts even without its '\n'. */
+	client_sends(&c, "set=1\nfwmark=7\nlisten_port=51820");
+	ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
+	client_expect(&c, "errno=0\n\n");
+	client_expect_eof(&c);
+	ck_assert_int_eq(fake.sets, 1);
+	ck_assert_uint_eq(fake.listen_port, 51820);
+	client_close(&c);
+
+	client_open(&c);
+	client_sends(&c, "set=1\nlisten_port=1\n");
+	ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
+	client_expect(&c, "errno=0\n\n");
+	client_expect_eof(&c);
+	ck_assert_uint_eq(fake.listen_port, 1);
+	client_close(&c);
+
+	/* A bad last line is still an error. */
+	client_open(&c);
+	client_sends(&c, "set=1\nlisten_port=x");
+	ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
+	client_expect(&c, "errno=-22\n\n");
+	client_expect_eof(&c);
+	ck_assert_int_eq(fake.sets, 2);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(test_dribble)
+{
+	static const char req[] = "get=1\n\n";
+	struct client c;
+	size_t i;
+
+	open_server();
+	client_open(&c);
+	for (i = 0; i < sizeof(wg_set) - 1; i++) {
+		client_send(&c, wg_set + i, 1);
+		ev_run(loop, EVRUN_NOWAIT);
+		ev_run(loop, EVRUN_NOWAIT);
+	}
+	client_expect(&c, "errno=0\n\n");
+	ck_assert_int_eq(fake.sets, 1);
+	assert_key(fake.public_key, PUB1);
+	for (i = 0; i < sizeof(req) - 1; i++) {
+		client_send(&c, req + i, 1);
+		ev_run(loop, EVRUN_NOWAIT);
+	}
+	client_expect(&c, "listen_port=51820\nerrno=0\n\n");
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(test_connection_cap)
+{
+	struct client c[WGT_UAPI_SOCK_MAX_CONNS + 1];
+	size_t i;
+
+	open_server();
+	for (i = 0; i < WGT_UAPI_SOCK_MAX_CONNS; i++)
+		client_open(&c[i]);
+	PUMP_UNTIL(stats().accepted == WGT_UAPI_SOCK_MAX_CONNS);
+	ck_assert_uint_eq(stats().open_conns, WGT_UAPI_SOCK_MAX_CONNS);
+
+	client_open(&c[WGT_UAPI_SOCK_MAX_CONNS]);
+	PUMP_UNTIL(stats().refused_cap == 1);
+	client_expect_eof(&c[WGT_UAPI_SOCK_MAX_CONNS]);
+	client_close(&c[WGT_UAPI_SOCK_MAX_CONNS]);
+
+	/* Those inside still work; one leaving makes room again. */
+	client_sends(&c[7], "get=1\n\n");
+	client_expect(&c[7], "errno=0\n\n");
+	client_close(&c[0]);
+	PUMP_UNTIL(stats().open_conns == WGT_UAPI_SOCK_MAX_CONNS - 1);
+	client_open(&c[0]);
+	client_sends(&c[0], "get=1\n\n");
+	client_expect(&c[0], "errno=0\n\n");
+	ck_assert_uint_eq(stats().accepted, WGT_UAPI_SOCK_MAX_CONNS + 1);
+	ck_assert_uint_eq(stats().refused_cap, 1);
+	for (i = 0; i < WGT_UAPI_SOCK_MAX_CONNS; i++)
+		client_close(&c[i]);
+}
+END_TEST
+
+START_TEST(test_bad_ops)
+{
+	struct client c;
+	char *big;
+
+	open_server();
+
+	/* wireguard-go hangs up on an unknown operation without a reply. */
+	client_open(&c);
+	client_sends(&c, "private_key=" PRIV "\n");
+	client_expect_eof(&c);
+	client_close(&c);
+	ck_assert_uint_eq(stats().bad_ops, 1);
+
+	/* An op line over the cap, before its '\n' arrives. */
+	big = malloc(WGT_UAPI_SOCK_MAX_OP_LINE + 2);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 's', WGT_UAPI_SOCK_MAX_OP_LINE + 1);
+	client_open(&c);
+	client_send(&c, big, WGT_UAPI_SOCK_MAX_OP_LINE + 1);
+	free(big);
+	client_expect_eof(&c);
+	client_close(&c);
+	ck_assert_uint_eq(stats().op_too_long, 1);
+
+	/* get=1 and a byte that is not '\n': -EINVAL, the byte is gone, the connection goes on. */
+	client_open(&c);
+	client_sends(&c, "get=1\nxget=1\n\n");
+	client_expect(&c, "errno=-22\n\n");
+	client_expect(&c, "errno=0\n\n");
+	ck_assert_uint_eq(stats().bad_ops, 2);
+	ck_assert_int_eq(fake.gets, 1);
+
+	/* get=1 then EOF: no reply, as wireguard-go. */
+	client_sends(&c, "get=1\n");
+	ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
+	client_expect_eof(&c);
+	client_close(&c);
+	ck_assert_int_eq(fake.gets, 1);
+	ck_assert_uint_eq(stats().open_conns, 0);
+}
+END_TEST
+
+START_TEST(test_removed)
+{
+	open_server();
+	ev_run(loop, EVRUN_NOWAIT);
+	ck_assert_int_eq(fake.removed, 0);
+	ck_assert_int_eq(unlink(sockpath), 0);
+	PUMP_UNTIL(fake.removed == 1);
+}
+END_TEST
+
+START_TEST(test_replaced)
+{
+	struct sockaddr_un sa;
+	char tmp[220];
+	struct stat st;
+	int fd;
+
+	open_server();
+	/* Someone else's socket renamed over ours: never one instant without a file. */
+	snprintf(tmp, sizeof(tmp), "%s/other.sock", sockdir);
+	unix_addr(&sa, tmp);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(rename(tmp, sockpath), 0);
+	PUMP_UNTIL(fake.removed == 1);
+
+	/* Closing leaves the other file alone. */
+	wgt_uapi_server_close(srv);
+	srv = NULL;
+	ck_assert_int_eq(lstat(sockpath, &st), 0);
+	close(fd);
+}
+END_TEST
+
+/* A get answer of about 5 MB, like a few ten thousand peers, read 1 KiB at a time. */
+START_TEST(test_large_get)
+{
+	enum { N_PEERS = 17000 };
+	struct wgt_uapi_get_peer *peers = calloc(N_PEERS, sizeof(*peers));
+	struct wgt_uapi_allowedip *ips = calloc(N_PEERS, sizeof(*ips));
+	struct wgt_uapi_get_device dev = { .listen_port = 1, .peers = peers, .n_peers = N_PEERS };
+	struct wgt_uapi_buf answer = { 0 };
+	struct client c;
+	int rcvbuf = 4096;
+	size_t i;
+
+	ck_assert_ptr_nonnull(peers);
+	ck_assert_ptr_nonnull(ips);
+	for (i = 0; i < N_PEERS; i++) {
+		memset(peers[i].public_key, 0x11, 32);
+		memcpy(peers[i].public_key, &i, sizeof(i));
+		peers[i].tx_bytes = i * 1000003;
+		peers[i].rx_bytes = i * 7;
+		ips[i].family = AF_INET6;
+		memcpy(ips[i].addr, &i, sizeof(i));
+		ips[i].cidr = 128;
+		peers[i].allowed_ips = &ips[i];
+		peers[i].n_allowed_ips = 1;
+	}
+	ck_assert_int_eq(wgt_uapi_format_get(&answer, &dev), 0);
+	ck_assert_uint_gt(answer.len, 5000000);
+	fake.answer = &answer;
+
+	open_server();
+	client_open(&c);
+	ck_assert_int_eq(setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+	client_sends(&c, "get=1\n\n");
+	PUMP_UNTIL((client_fill(&c, 1024), c.len >= answer.len || c.eof));
+	ck_assert_uint_eq(c.len, answer.len);
+	ck_assert_mem_eq(c.buf, answer.data, answer.len);
+
+	/* And the connection is ready for more. */
+	fake.answer = NULL;
+	client_sends(&c, "get=1\n\n");
+	c.len = 0;
+	client_expect(&c, "errno=0\n\n");
+	client_close(&c);
+	wgt_uapi_buf_free(&answer);
+	free(ips);
+	free(peers);
+}
+END_TEST
+
+/* Closing with a reply half written and a set half read frees everything (ASan checks). */
+START_TEST(test_close_busy)
+{
+	struct wgt_uapi_buf answer = { 0 };
+	struct client a, b;
+	size_t i;
+
+	for (i = 0; i < 200000; i++)
+		ck_assert_int_eq(wgt_uapi_format_errno(&answer, 1), 0);
+	/* One blank line, at the very end. */
+	for (i = 0; i + 1 < answer.len; i++)
+		if (answer.data[i] == '\n' && answer.data[i + 1] == '\n')
+			answer.data[i] = ' ';
+	fake.answer = &answer;
+	open_server();
+	client_open(&a);
+	client_open(&b);
+	client_sends(&a, "get=1\n\n");
+	client_sends(&b, "set=1\nprivate_key=" PRIV "\n");
+	PUMP_UNTIL(stats().accepted == 2 && fake.gets == 1);
+	for (i = 0; i < 10; i++)
+		ev_run(loop, EVRUN_NOWAIT);
+	wgt_uapi_server_close(srv);
+	srv = NULL;
+	client_expect_eof(&b);
+	client_close(&a);
+	client_close(&b);
+	wgt_uapi_buf_free(&answer);
+}
+END_TEST
+
+static Suite *uapi_sock_suite(void)
+{
+	Suite *s = suite_create("uapi_sock");
+	TCase *file = tcase_create("file");
+	TCase *proto = tcase_create("protocol");
+	TCase *caps = tcase_create("caps");
+
+	tcase_add_checked_fixture(file, setup, teardown);
+	tcase_add_test(file, test_modes);
+	tcase_add_test(file, test_bad_args);
+	tcase_add_test(file, test_stale_replaced);
+	tcase_add_test(file, test_not_a_socket);
+	tcase_add_test(file, test_live_in_use);
+	tcase_add_test(file, test_removed);
+	tcase_add_test(file, test_replaced);
+	suite_add_tcase(s, file);
+
+	tcase_add_checked_fixture(proto, setup, teardown);
+	tcase_add_test(proto, test_get);
+	tcase_add_test(proto, test_set_wg_bytes);
+	tcase_add_test(proto, test_set_malformed);
+	tcase_add_test(proto, test_two_requests);
+	tcase_add_test(proto, test_set_cut_by_eof);
+	tcase_add_test(proto, test_dribble);
+	tcase_add_test(proto, test_bad_ops);
+	suite_add_tcase(s, proto);
+
+	tcase_add_checked_fixture(caps, setup, teardown);
+	tcase_add_test(caps, test_connection_cap);
+	tcase_add_test(caps, test_large_get);
+	tcase_add_test(caps, test_close_busy);
+	suite_add_tcase(s, caps);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(uapi_sock_suite());
+	int failed;
+
+	/* A test client writing to a connection the server closed must see EPIPE, not die. */
+	signal(SIGPIPE, SIG_IGN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
