@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "common/clock.h"
+#include "common/ring.h"
 #include "crypto/aead.h"
 #include "crypto/cookie.h"
 #include "crypto/noise.h"
@@ -137,13 +138,37 @@ out:
 	return ret;
 }
 
+/* SPSC ring on one thread: push then pop of one message the size of a control message. */
+static int bench_ring(void)
+{
+	struct wgt_ring *r = wgt_ring_new(1024, 192);
+	uint8_t msg[192] = { 1 };
+	const uint64_t ops = 10000000;
+	uint64_t start;
+
+	if (!r)
+		return -ENOMEM;
+	start = wgt_now_ns();
+	for (uint64_t k = 0; k < ops; k++) {
+		msg[0] = (uint8_t)k;
+		if (!wgt_ring_push(r, msg) || !wgt_ring_pop(r, msg)) {
+			wgt_ring_free(r);
+			return -EIO;
+		}
+		sink += msg[0];
+	}
+	report("ring_push_pop_192", start, wgt_now_ns(), ops);
+	wgt_ring_free(r);
+	return 0;
+}
+
 int main(void)
 {
 	if (setup_pair()) {
 		fprintf(stderr, "bench: key setup failed\n");
 		return 1;
 	}
-	if (bench_transport(1420) || bench_transport(64) || bench_handshake()) {
+	if (bench_transport(1420) || bench_transport(64) || bench_handshake() || bench_ring()) {
 		fprintf(stderr, "bench: protocol operation failed\n");
 		return 1;
 	}
