@@ -14,6 +14,8 @@
 #define __wgt_unused __attribute__((unused))
 #define __wgt_must_check __attribute__((warn_unused_result))
 
+#define WGT_STR_(x) #x
+#define WGT_STR(x) WGT_STR_(x)
 #define WGT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define WGT_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define WGT_MAX(a, b) ((a) > (b) ? (a) : (b))

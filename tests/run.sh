@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
 	gcc meson ninja-build pkg-config python3
-	libssl-dev libev-dev libjemalloc-dev check
+	libssl-dev libev-dev libjemalloc-dev check liburcu-dev
 	clang libclang-rt-14-dev
 	wireguard-go wireguard-tools iproute2 iputils-ping iperf3
 )
@@ -60,7 +60,17 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CK_
 	meson test -C build-asan --suite unit --print-errorlogs || rc=1
 logs+=(build-asan/meson-logs/testlog.json)
 
-# 3. libFuzzer smoke runs (clang), a bounded number of runs per harness.
+# 3. The threaded code under ThreadSanitizer: the unit suites and the
+#    end-to-end suite, whose scripts fail on any TSan report in a daemon log.
+setup_build build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false \
+	-Dbuildtype=debugoptimized -Dfuzzers=disabled
+# The single-threaded differential cases add nothing under TSan and are slow there.
+TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" CK_FORK=no WGT_E2E_TSAN=1 \
+	CK_EXCLUDE_CASES=random,differential \
+	meson test -C build-tsan --suite unit --suite e2e --print-errorlogs || rc=1
+logs+=(build-tsan/meson-logs/testlog.json)
+
+# 4. libFuzzer smoke runs (clang), a bounded number of runs per harness.
 if command -v clang >/dev/null; then
 	CC=clang setup_build build-fuzz -Dwerror=true -Dfuzzers=enabled -Dbuildtype=debugoptimized
 	meson test -C build-fuzz --suite fuzz --print-errorlogs || rc=1

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/* The control thread's event handlers: worker rings, the tick, sends through worker sockets. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/ratelimiter.h"
+#include "common/ring.h"
+#include "io/tun.h"
+#include "io/udp.h"
+#include "gateway/device.h"
+
+/* Any thread. Wakes the control thread once until it drains the rings. */
+void wgt_device_wake_ctrl(struct wgt_device *dev)
+{
+	uint64_t one = 1;
+
+	/* W0: the ring push is visible before we look at the flag; pairs with W2. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&dev->ctrl_wake_pending, memory_order_relaxed))
+		return;
+	/* W1: the ring push happened before; pairs with W2. */
+	if (atomic_exchange_explicit(&dev->ctrl_wake_pending, true, memory_order_acq_rel))
+		return;
+	if (write(dev->ctrl_efd, &one, sizeof(one)) != sizeof(one))
+		atomic_store_explicit(&dev->ctrl_wake_pending, false, memory_order_relaxed);
+}
+
+static void collect_events(struct wgt_peer *peer, unsigned slot)
+{
+	/* V2: pairs with V1 in worker.c. */
+	uint32_t bits = atomic_exchange_explicit(&peer->pcpu[slot].events, 0, memory_order_acquire);
+
+	for (unsigned ev = 0; bits; ev++, bits >>= 1)
+		if (bits & 1)
+			wgt_peer_timers_event(peer, (enum wgt_timer_event)ev);
+}
+
+/* Under load when the handshake backlog is deep, and for a second after. */
+static bool under_load(struct wgt_device *dev, uint64_t now)
+{
+	size_t backlog = 0;
+
+	for (unsigned i = 0; i < dev->n_workers; i++)
+		backlog += wgt_ring_count(dev->workers[i].to_ctrl);
+	if (backlog >= WGT_RING_SIZE / 8) {
+		dev->last_under_load = now;
+		return true;
+	}
+	return dev->last_under_load && now - dev->last_under_load < WGT_NSEC_PER_SEC;
+}
+
+static void handle_msg(struct wgt_device *dev, unsigned worker, const struct wgt_ctrl_msg *m)
+{
+	struct wgt_peer *peer = m->peer;
+	bool dead = peer && atomic_load_explicit(&peer->dead, memory_order_relaxed);
+
+	switch (m->kind) {
+	case WGT_CTRL_HANDSHAKE:
+		wgt_handshake_receive(dev, m, under_load(dev, wgt_now_ns()));
+		break;
+	case WGT_CTRL_STAGE:
+		wgt_peer_stage(peer, m->staged);
+		break;
+	case WGT_CTRL_WANT_HANDSHAKE:
+		if (!dead)
+			wgt_peer_timers_event(peer, WGT_TIMER_EV_WANT_HANDSHAKE);
+		break;
+	case WGT_CTRL_WANT_HANDSHAKE_ON_RECEIVE:
+		if (!dead)
+			wgt_peer_timers_event(peer, WGT_TIMER_EV_WANT_HANDSHAKE_ON_RECEIVE);
+		break;
+	case WGT_CTRL_KEY_CONFIRMED:
+		if (!dead && wgt_noise_received_with_keypair(&peer->keypairs, m->kp)) {
+			atomic_store_explicit(&peer->rekey_on_receive_asked, false,
+					      memory_order_relaxed);
+			wgt_realtime(&peer->last_handshake);
+			wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);
+			wgt_peer_send_staged(peer);
+		}
+		break;
+	case WGT_CTRL_EVENTS:
+		if (!dead)
+			collect_events(peer, worker);
+		break;
+	case WGT_CTRL_DEVICE_GONE:
+		atomic_store_explicit(&dev->gone, true, memory_order_relaxed);
+		break;
+	}
+}
+
+/* Control thread only. Handles every queued worker message. */
+void wgt_ctrl_drain_rings(void *arg)
+{
+	struct wgt_device *dev = arg;
+	uint64_t v;
+
+	/* W2: clear the flag before looking, so a push after this wakes us again. */
+	atomic_store_explicit(&dev->ctrl_wake_pending, false, memory_order_seq_cst);
+	while (read(dev->ctrl_efd, &v, sizeof(v)) == sizeof(v))
+		;
+	for (unsigned i = 0; i < dev->n_workers; i++) {
+		struct wgt_worker *w = &dev->workers[i];
+		const struct wgt_ctrl_msg *m;
+
+		/* A bounded pass per ring, so one busy worker cannot starve the loop. */
+		for (unsigned n = 0; n < WGT_RING_SIZE && (m = wgt_ring_peek(w->to_ctrl)); n++) {
+			handle_msg(dev, i, m);
+			wgt_ring_release(w->to_ctrl);
+		}
+		if (atomic_exchange_explicit(&w->events_overflow, false, memory_order_relaxed))
+			for (struct wgt_peer *p = dev->peers_head; p; p = p->list_next)
+				collect_events(p, i);
+	}
+	if (dev->gone)
+		ev_break(dev->loop, EVBREAK_ALL);
+}
+
+/* Control thread only, every WGT_CTRL_TICK_NS: timer events, then reclamation. */
+void wgt_ctrl_tick(struct wgt_device *dev)
+{
+	wgt_ctrl_drain_rings(dev);
+	wgt_qsbr_reclaim(&dev->deferred, wgt_ctrl_drain_rings, dev);
+}
+
+/* Control thread only. One datagram through worker 0's socket of dst's family. */
+int wgt_device_send_to(struct wgt_device *dev, const union wgt_sockaddr *dst,
+		       const union wgt_sockaddr *local, uint32_t ifindex, const void *buf,
+		       size_t len)
+{
+	int fd = dst->sa.sa_family == AF_INET6 ? dev->udp6[0] : dev->udp4[0];
+	union {
+		struct cmsghdr align;
+		char buf[WGT_UDP_CMSG_SPACE];
+	} ctl;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct mmsghdr m = { 0 };
+	int r;
+
+	if (fd < 0)
+		return -EAFNOSUPPORT;
+	m.msg_hdr.msg_name = (void *)dst;
+	m.msg_hdr.msg_namelen = wgt_sockaddr_len(dst);
+	m.msg_hdr.msg_iov = &iov;
+	m.msg_hdr.msg_iovlen = 1;
+	if (local && local->sa.sa_family == dst->sa.sa_family) {
+		m.msg_hdr.msg_control = ctl.buf;
+		if (wgt_udp_cmsg_add_src(&m.msg_hdr, sizeof(ctl.buf), local, ifindex)) {
+			m.msg_hdr.msg_control = NULL;
+			m.msg_hdr.msg_controllen = 0;
+		}
+	}
+	r = wgt_udp_send_batch(fd, &m, 1);
+	if (r == -EINVAL && m.msg_hdr.msg_controllen) {
+		m.msg_hdr.msg_control = NULL;
+		m.msg_hdr.msg_controllen = 0;
+		r = wgt_udp_send_batch(fd, &m, 1);
+	}
+	return r == 1 ? 0 : r < 0 ? r : -EAGAIN;
+}
+
+/* Control thread only. Sends to the peer's endpoint and counts it. */
+int wgt_device_send_to_peer(struct wgt_device *dev, struct wgt_peer *peer, const void *buf,
+			    size_t len)
+{
+	struct wgt_endpoint ep;
+	int r;
+
+	wgt_peer_get_endpoint(peer, &ep);
+	if (ep.addr.sa.sa_family == AF_UNSPEC)
+		return -EDESTADDRREQ;
+	r = wgt_device_send_to(dev, &ep.addr, &ep.local, ep.ifindex, buf, len);
+	if (!r)
+		wgt_peer_count_tx(peer, dev->n_workers, len);
+	return r;
+}

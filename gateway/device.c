@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/* Device lifecycle: TUN queues, sockets, workers, the UAPI socket and the control loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/allowedips.h"
+#include "common/log.h"
+#include "common/random.h"
+#include "common/ratelimiter.h"
+#include "common/ring.h"
+#include "crypto/aead.h"
+#include "io/tun.h"
+#include "io/udp.h"
+#include "gateway/device.h"
+#include "gateway/uapi_sock.h"
+
+#define PEER_HASH_BUCKETS (1U << 16)
+
+
+static void allowedips_defer(void *ptr, void (*fn)(void *ptr), void *ctx)
+{
+	struct wgt_device *dev = ctx;
+
+	wgt_qsbr_defer(&dev->deferred, fn, ptr);
+}
+
+static void ctrl_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	wgt_ctrl_drain_rings(wgt_container_of(w, struct wgt_device, ctrl_io));
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	wgt_ctrl_tick(wgt_container_of(w, struct wgt_device, tick));
+}
+
+/* Once a second: the MTU for padding, the rate limiter's garbage, the device still there. */
+static void slow_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct wgt_device *dev = wgt_container_of(w, struct wgt_device, slow_tick);
+	unsigned mtu;
+
+	if (!wgt_tun_exists(dev->ifname)) {
+		wgt_info("interface %s is gone, exiting", dev->ifname);
+		atomic_store_explicit(&dev->gone, true, memory_order_relaxed);
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	if (!wgt_tun_get_mtu(dev->ifname, &mtu))
+		atomic_store_explicit(&dev->mtu, mtu, memory_order_relaxed);
+	wgt_ratelimiter_gc(dev->ratelimiter, wgt_now_ns());
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	wgt_info("signal %d, shutting down", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void uapi_removed(void *ctx)
+{
+	struct wgt_device *dev = ctx;
+
+	wgt_info("UAPI socket of %s removed, exiting", dev->ifname);
+	ev_break(dev->loop, EVBREAK_ALL);
+}
+
+static const struct wgt_uapi_handler uapi_handler = {
+	.set = wgt_device_uapi_set,
+	.get = wgt_device_uapi_get,
+	.removed = uapi_removed,
+};
+
+static void close_fds(int *fds, unsigned n)
+{
+	for (unsigned i = 0; fds && i < n; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+static int open_sockets(struct wgt_device *dev, uint16_t port, int *fds4, int *fds6,
+			uint16_t *ret_port)
+{
+	int r = wgt_udp_open_dual(port, dev->fwmark, dev->n_workers, fds4, fds6, ret_port);
+
+	if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) {
+		/* No IPv6 at all here: IPv4 alone. */
+		for (unsigned i = 0; i < dev->n_workers; i++)
+			fds6[i] = -1;
+		r = wgt_udp_open_group(AF_INET, port, dev->fwmark, dev->n_workers, fds4, ret_port);
+	}
+	return r;
+}
+
+/* Control thread only. Hands every worker its new sockets and waits until each took them. */
+static void swap_worker_sockets(struct wgt_device *dev, int *fds4, int *fds6)
+{
+	uint32_t want[WGT_MAX_WORKERS];
+
+	for (unsigned i = 0; i < dev->n_workers; i++) {
+		struct wgt_worker *w = &dev->workers[i];
+		struct wgt_worker_cmd cmd = { .kind = WGT_WORKER_SET_SOCKETS, .fd4 = fds4[i],
+					      .fd6 = fds6[i] };
+
+		want[i] = atomic_load_explicit(&w->cmd_done, memory_order_relaxed) + 1;
+		while (wgt_worker_send_cmd(w, &cmd) == -ENOBUFS)
+			sched_yield();
+	}
+	for (unsigned i = 0; i < dev->n_workers; i++)
+		/* C2: pairs with C1 in worker.c: the worker no longer uses the old fds. */
+		while (atomic_load_explicit(&dev->workers[i].cmd_done, memory_order_acquire) <
+		       want[i])
+			sched_yield();
+}
+
+/* Control thread only. */
+int wgt_device_set_listen_port(struct wgt_device *dev, uint16_t port)
+{
+	int *fds4, *fds6;
+	uint16_t bound;
+	int r;
+
+	if (port && port == dev->listen_port)
+		return 0;
+	fds4 = calloc(dev->n_workers, sizeof(int));
+	fds6 = calloc(dev->n_workers, sizeof(int));
+	if (!fds4 || !fds6) {
+		free(fds4);
+		free(fds6);
+		return -ENOMEM;
+	}
+	r = open_sockets(dev, port, fds4, fds6, &bound);
+	if (r) {
+		free(fds4);
+		free(fds6);
+		return r;
+	}
+	swap_worker_sockets(dev, fds4, fds6);
+	close_fds(dev->udp4, dev->n_workers);
+	close_fds(dev->udp6, dev->n_workers);
+	free(dev->udp4);
+	free(dev->udp6);
+	dev->udp4 = fds4;
+	dev->udp6 = fds6;
+	dev->listen_port = bound;
+	wgt_info("%s: listening on UDP port %u", dev->ifname, bound);
+	return 0;
+}
+
+/* Control thread only. */
+int wgt_device_set_fwmark(struct wgt_device *dev, uint32_t fwmark)
+{
+	for (unsigned i = 0; i < dev->n_workers; i++) {
+		int fds[2] = { dev->udp4[i], dev->udp6[i] };
+
+		for (int k = 0; k < 2; k++)
+			if (fds[k] >= 0 &&
+			    setsockopt(fds[k], SOL_SOCKET, SO_MARK, &fwmark, sizeof(fwmark)) == -1)
+				return -errno;
+	}
+	dev->fwmark = fwmark;
+	return 0;
+}
+
+static int init_workers(struct wgt_device *dev, int *tun_fds)
+{
+	int r;
+
+	dev->workers = calloc(dev->n_workers, sizeof(*dev->workers));
+	if (!dev->workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < dev->n_workers; i++)
+		dev->workers[i].tun_fd = dev->workers[i].efd = -1;
+	for (unsigned i = 0; i < dev->n_workers; i++) {
+		struct wgt_worker *w = &dev->workers[i];
+
+		w->dev = dev;
+		w->id = i;
+		w->tun_fd = tun_fds[i];
+		tun_fds[i] = -1;
+		w->udp_fd[0] = dev->udp4[i];
+		w->udp_fd[1] = dev->udp6[i];
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		w->to_ctrl = wgt_ring_new(WGT_RING_SIZE, sizeof(struct wgt_ctrl_msg));
+		w->to_worker = wgt_ring_new(64, sizeof(struct wgt_worker_cmd));
+		if (w->efd == -1 || !w->to_ctrl || !w->to_worker)
+			return -ENOMEM;
+	}
+	for (unsigned i = 0; i < dev->n_workers; i++) {
+		r = wgt_worker_start(&dev->workers[i]);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
+		      struct wgt_device **ret)
+{
+	struct wgt_device *dev;
+	int tun_fds[WGT_MAX_WORKERS];
+	uint8_t hkey[16];
+	sigset_t all, old;
+	int r;
+
+	if (!cfg->n_workers || cfg->n_workers > WGT_MAX_WORKERS)
+		return -EINVAL;
+	for (unsigned i = 0; i < WGT_MAX_WORKERS; i++)
+		tun_fds[i] = -1;
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	dev->loop = loop;
+	dev->n_workers = cfg->n_workers;
+	dev->ctrl_efd = -1;
+	atomic_init(&dev->mtu, WGT_DEFAULT_MTU);
+	snprintf(dev->ifname, sizeof(dev->ifname), "%s", cfg->ifname);
+
+	dev->peer_hash = calloc(PEER_HASH_BUCKETS, sizeof(*dev->peer_hash));
+	dev->peer_hash_mask = PEER_HASH_BUCKETS - 1;
+	dev->allowedips = wgt_allowedips_new();
+	dev->ratelimiter = wgt_ratelimiter_new(WGT_RATELIMITER_MAX_ENTRIES / 16);
+	dev->aead = wgt_aead_new();
+	dev->udp4 = calloc(dev->n_workers, sizeof(int));
+	dev->udp6 = calloc(dev->n_workers, sizeof(int));
+	if (!dev->peer_hash || !dev->allowedips || !dev->ratelimiter || !dev->aead || !dev->udp4 ||
+	    !dev->udp6 || wgt_index_table_init(&dev->index)) {
+		r = -ENOMEM;
+		goto err;
+	}
+	for (unsigned i = 0; i < dev->n_workers; i++)
+		dev->udp4[i] = dev->udp6[i] = -1;
+	wgt_random_bytes(hkey, sizeof(hkey));
+	wgt_siphash_key_init(&dev->peer_hash_key, hkey);
+	wgt_allowedips_set_defer_free(dev->allowedips, allowedips_defer, dev);
+
+	r = wgt_tun_open(cfg->ifname, dev->n_workers, WGT_TUN_VNET_HDR, tun_fds, dev->ifname);
+	if (r) {
+		wgt_err("cannot create TUN device %s: %s", cfg->ifname, strerror(-r));
+		goto err;
+	}
+	r = wgt_tun_set_offload(tun_fds[0], 0);
+	if (r)
+		goto err;
+	wgt_tun_set_mtu(dev->ifname, WGT_DEFAULT_MTU);
+	r = open_sockets(dev, 0, dev->udp4, dev->udp6, &dev->listen_port);
+	if (r) {
+		wgt_err("cannot open UDP sockets: %s", strerror(-r));
+		goto err;
+	}
+	dev->ctrl_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (dev->ctrl_efd == -1) {
+		r = -errno;
+		goto err;
+	}
+	/* Workers take no signals: they all go to the control thread's loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = init_workers(dev, tun_fds);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		goto err;
+
+	ev_io_init(&dev->ctrl_io, ctrl_io_cb, dev->ctrl_efd, EV_READ);
+	ev_io_start(loop, &dev->ctrl_io);
+	ev_timer_init(&dev->tick, tick_cb, WGT_CTRL_TICK_NS / 1e9, WGT_CTRL_TICK_NS / 1e9);
+	ev_timer_start(loop, &dev->tick);
+	ev_timer_init(&dev->slow_tick, slow_tick_cb, 1., 1.);
+	ev_timer_start(loop, &dev->slow_tick);
+	ev_signal_init(&dev->sigint, signal_cb, SIGINT);
+	ev_signal_start(loop, &dev->sigint);
+	ev_signal_init(&dev->sigterm, signal_cb, SIGTERM);
+	ev_signal_start(loop, &dev->sigterm);
+
+	r = wgt_uapi_server_open(loop, cfg->uapi_dir, dev->ifname, &uapi_handler, dev, &dev->uapi);
+	if (r) {
+		wgt_err("cannot create the UAPI socket for %s: %s", dev->ifname, strerror(-r));
+		goto err;
+	}
+	wgt_info("%s: %u worker threads, UDP port %u", dev->ifname, dev->n_workers,
+		 dev->listen_port);
+	*ret = dev;
+	return 0;
+err:
+	close_fds(tun_fds, WGT_MAX_WORKERS);
+	wgt_device_destroy(dev);
+	return r;
+}
+
+int wgt_device_run(struct wgt_device *dev)
+{
+	ev_run(dev->loop, 0);
+	return dev->exit_status;
+}
+
+static void stop_workers(struct wgt_device *dev)
+{
+	struct wgt_worker_cmd stop = { .kind = WGT_WORKER_STOP };
+
+	for (unsigned i = 0; i < dev->n_workers; i++) {
+		struct wgt_worker *w = &dev->workers[i];
+
+		if (!w->started)
+			continue;
+		while (wgt_worker_send_cmd(w, &stop) == -ENOBUFS)
+			sched_yield();
+	}
+	for (unsigned i = 0; i < dev->n_workers; i++) {
+		struct wgt_worker *w = &dev->workers[i];
+
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+}
+
+void wgt_device_destroy(struct wgt_device *dev)
+{
+	if (!dev)
+		return;
+	wgt_uapi_server_close(dev->uapi);
+	dev->uapi = NULL;
+	if (dev->workers)
+		stop_workers(dev);
+	if (dev->loop) {
+		ev_io_stop(dev->loop, &dev->ctrl_io);
+		ev_timer_stop(dev->loop, &dev->tick);
+		ev_timer_stop(dev->loop, &dev->slow_tick);
+		ev_signal_stop(dev->loop, &dev->sigint);
+		ev_signal_stop(dev->loop, &dev->sigterm);
+	}
+	if (dev->workers) {
+		/* No reader is left: what the rings hold is handled, then everything goes. */
+		wgt_ctrl_drain_rings(dev);
+		wgt_peer_remove_all(dev);
+		wgt_ctrl_drain_rings(dev);
+	}
+	wgt_qsbr_deferred_destroy(&dev->deferred);
+	for (unsigned i = 0; dev->workers && i < dev->n_workers; i++) {
+		struct wgt_worker *w = &dev->workers[i];
+
+		wgt_worker_release(w);
+		if (w->tun_fd >= 0)
+			close(w->tun_fd);
+		if (w->efd >= 0)
+			close(w->efd);
+		wgt_ring_free(w->to_ctrl);
+		wgt_ring_free(w->to_worker);
+	}
+	free(dev->workers);
+	close_fds(dev->udp4, dev->n_workers);
+	close_fds(dev->udp6, dev->n_workers);
+	free(dev->udp4);
+	free(dev->udp6);
+	if (dev->ctrl_efd >= 0)
+		close(dev->ctrl_efd);
+	wgt_allowedips_free(dev->allowedips);
+	wgt_index_table_destroy(&dev->index);
+	wgt_ratelimiter_free(dev->ratelimiter);
+	wgt_aead_free(dev->aead);
+	free(dev->peer_hash);
+	wgt_noise_identity_clear(&dev->identity);
+	wgt_cookie_checker_clear(&dev->checker);
+	free(dev);
+}

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/* The gateway device: its threads, its peers and the messages between them. */
+#ifndef WGT_GATEWAY_DEVICE_H
+#define WGT_GATEWAY_DEVICE_H
+
+/*
+ * Design note
+ *
+ *   worker i (N of them)                         control thread (libev)
+ *   TUN queue i --> allowed-IPs --> peer          UAPI socket, handshakes, cookies,
+ *     --> current keypair --> encrypt --> UDP i   timers, staged packets, reclamation
+ *   UDP i --> index table --> keypair --> decrypt
+ *     --> replay --> source check --> TUN queue i
+ *
+ *   worker --to_ctrl ring--> control: handshake messages, staged packets,
+ *       "want handshake", "key confirmed", timer events, "device gone"
+ *   control --to_worker ring--> worker: new UDP sockets, stop
+ *
+ * Shared state (peers, keypairs, the index table, allowed-IPs) is written
+ * by the control thread only and read by workers lock-free under QSBR; an
+ * unlinked object is freed after a grace period and after the rings were
+ * drained, since a ring message may still name it.
+ *
+ * Packet order: a flow stays on one TUN queue and so on one worker. A
+ * packet that cannot be sent yet (no session) goes to the control thread
+ * through the worker's ring, and while any of a peer's packets are there
+ * (peer->staged_inflight > 0) later ones follow the same way, so the
+ * control thread, which sends them in ring order, never lets a later
+ * packet overtake an earlier one.
+ *
+ * Timer events from the data path are bits in a per-worker word of the
+ * peer; the worker queues the peer to the control thread when the word
+ * goes from zero to non-zero, and the control thread collects the bits
+ * on its next tick (WGT_CTRL_TICK_NS), which timers measured in seconds
+ * tolerate. Urgent messages wake the control thread through an eventfd.
+ */
+
+#include <net/if.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "common/compiler.h"
+#include "common/endpoint.h"
+#include "common/qsbr.h"
+#include "common/siphash.h"
+#include "crypto/cookie.h"
+#include "crypto/messages.h"
+#include "crypto/noise.h"
+#include "crypto/timers.h"
+#include "gateway/index.h"
+
+struct wgt_aead;
+struct wgt_allowedips;
+struct wgt_ratelimiter;
+struct wgt_ring;
+struct wgt_uapi_server;
+
+#define WGT_MAX_WORKERS 64
+#define WGT_MAX_PEERS (1U << 18)
+#define WGT_MAX_STAGED 128                 /* per peer, as the kernel's MAX_STAGED_PACKETS */
+#define WGT_RING_SIZE 4096                 /* messages per ring and direction */
+#define WGT_CTRL_TICK_NS (25 * WGT_NSEC_PER_MSEC)
+#define WGT_WANT_HANDSHAKE_INTERVAL WGT_NSEC_PER_SEC
+#define WGT_DEFAULT_MTU 1420
+/* Buffer layout: room for the data header before the packet and padding + tag after it. */
+#define WGT_PKT_HEADROOM WGT_MSG_DATA_HEADER_LEN
+#define WGT_PKT_TAILROOM (WGT_MSG_PADDING + WGT_AEAD_TAG_LEN)
+
+/* Where a peer's datagrams go: its address and our source address for it. */
+struct wgt_endpoint {
+	union wgt_sockaddr addr;   /* AF_UNSPEC: none */
+	union wgt_sockaddr local;  /* AF_UNSPEC: let routing choose */
+	uint32_t ifindex;
+};
+#define WGT_ENDPOINT_WORDS ((sizeof(struct wgt_endpoint) + 7) / 8)
+
+/* Per-peer state one worker (or the control thread, the last slot) writes. */
+struct wgt_peer_pcpu {
+	_Atomic uint64_t rx_bytes;
+	_Atomic uint64_t tx_bytes;
+	/* Bits 1 << WGT_TIMER_EV_* not yet collected by the control thread. */
+	_Atomic uint32_t events;
+} __wgt_cacheline_aligned;
+
+struct wgt_staged;
+
+struct wgt_peer {
+	/* Read-mostly by workers. */
+	struct wgt_device *dev;
+	struct wgt_noise_keypairs keypairs;
+	_Atomic uint32_t staged_inflight;  /* packets handed to control, not yet sent or dropped */
+	_Atomic uint64_t want_handshake_at; /* monotonic ns of the last "want handshake" request */
+	_Atomic bool rekey_on_receive_asked;
+	_Atomic bool dead;
+
+	/* Endpoint, a seqlock: workers roam it, the control thread sets it. */
+	_Atomic uint32_t ep_seq __wgt_cacheline_aligned;
+	atomic_flag ep_lock;
+	_Atomic uint64_t ep_words[WGT_ENDPOINT_WORDS];
+
+	/* Control thread only. */
+	struct wgt_noise_handshake handshake __wgt_cacheline_aligned;
+	bool handshake_indexed;            /* handshake.local_index is in the index table */
+	struct wgt_cookie_maker cookie;
+	struct wgt_timers timers;
+	ev_timer timer;
+	uint64_t timer_deadline;
+	uint8_t psk[WGT_KEY_LEN];
+	bool has_psk;
+	struct timespec last_handshake;    /* wall clock; 0 = never */
+	struct wgt_staged *staged_head, *staged_tail;
+	unsigned n_staged;
+	uint64_t staged_dropped;
+	struct wgt_peer *hash_next;        /* public-key table chain */
+	struct wgt_peer *list_prev, *list_next;
+	uint64_t id;                       /* creation order, for `wg show` */
+
+	struct wgt_peer_pcpu pcpu[];       /* workers, then the control thread */
+};
+
+/* A packet waiting for a session: payload at buf + WGT_PKT_HEADROOM. */
+struct wgt_staged {
+	struct wgt_staged *next;
+	uint32_t len;
+	uint32_t cap;
+	uint8_t buf[];
+};
+
+enum wgt_ctrl_msg_kind {
+	WGT_CTRL_HANDSHAKE,       /* data[len]: a type 1, 2 or 3 message from src */
+	WGT_CTRL_STAGE,           /* staged: a packet for peer without a session */
+	WGT_CTRL_WANT_HANDSHAKE,  /* peer needs a (new) handshake */
+	WGT_CTRL_WANT_HANDSHAKE_ON_RECEIVE,
+	WGT_CTRL_KEY_CONFIRMED,   /* data arrived under kp, the peer's pending `next` */
+	WGT_CTRL_EVENTS,          /* collect peer->pcpu[worker].events */
+	WGT_CTRL_DEVICE_GONE,     /* the TUN device was deleted */
+};
+
+/* Worker -> control. */
+struct wgt_ctrl_msg {
+	uint8_t kind;
+	uint16_t len;
+	struct wgt_peer *peer;
+	struct wgt_noise_keypair *kp;
+	struct wgt_staged *staged;
+	union wgt_sockaddr src;
+	union wgt_sockaddr local;
+	uint32_t ifindex;
+	uint8_t data[WGT_MSG_INITIATION_LEN];
+};
+
+enum wgt_worker_cmd_kind {
+	WGT_WORKER_SET_SOCKETS,
+	WGT_WORKER_STOP,
+};
+
+/* Control -> worker. */
+struct wgt_worker_cmd {
+	uint8_t kind;
+	int fd4, fd6;
+};
+
+struct wgt_worker_stats {
+	_Atomic uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
+	_Atomic uint64_t rx_invalid, rx_no_keypair, rx_auth_failed, rx_replayed, rx_bad_source;
+	_Atomic uint64_t tx_no_route, tx_no_endpoint, tx_send_errors, ring_full;
+	_Atomic uint64_t tun_write_errors;
+} __wgt_cacheline_aligned;
+
+struct wgt_worker {
+	struct wgt_device *dev;
+	unsigned id;
+	pthread_t thread;
+	bool started;
+	int tun_fd;
+	int udp_fd[2];                      /* IPv4, IPv6; -1 when absent */
+	int efd;                            /* control wakes the worker */
+	struct wgt_ring *to_ctrl;
+	struct wgt_ring *to_worker;
+	_Atomic uint32_t cmd_done;          /* commands processed, for the control thread to wait on */
+	_Atomic bool events_overflow;       /* an EVENTS message did not fit: scan all peers */
+	struct wgt_aead *aead;
+	struct wgt_worker_data *data;       /* buffers, worker-owned */
+	struct wgt_worker_stats stats;
+};
+
+struct wgt_device {
+	char ifname[IFNAMSIZ];
+	unsigned n_workers;
+	struct wgt_worker *workers;
+	int ctrl_efd;
+	_Atomic bool ctrl_wake_pending;
+	_Atomic uint32_t mtu;
+	_Atomic bool gone;
+
+	/* Shared with workers (read side). */
+	struct wgt_allowedips *allowedips;
+	struct wgt_index_table index;
+	_Atomic bool has_identity;
+
+	/* Control thread only. */
+	struct ev_loop *loop;
+	ev_io ctrl_io;
+	ev_timer tick;
+	ev_timer slow_tick;
+	ev_signal sigint, sigterm;
+	struct wgt_uapi_server *uapi;
+	struct wgt_noise_identity identity;
+	struct wgt_cookie_checker checker;
+	struct wgt_ratelimiter *ratelimiter;
+	struct wgt_aead *aead;
+	struct wgt_qsbr_deferred deferred;
+	uint16_t listen_port;
+	uint32_t fwmark;
+	int *udp4, *udp6;                   /* authoritative socket lists, one per worker */
+	struct wgt_peer **peer_hash;
+	struct wgt_siphash_key peer_hash_key;
+	size_t peer_hash_mask;
+	struct wgt_peer *peers_head, *peers_tail;
+	size_t n_peers;
+	uint64_t next_peer_id;
+	uint64_t last_under_load;
+	uint32_t ctrl_cmds_sent;
+	int exit_status;
+	uint64_t peers_cap_hits, staged_drops, handshakes_dropped, under_load_cookies;
+};
+
+/* ---- device.c: lifecycle ---- */
+struct wgt_device_config {
+	const char *ifname;
+	unsigned n_workers;
+	const char *uapi_dir;      /* NULL: /var/run/wireguard */
+};
+/* Opens the TUN queues, the sockets and the UAPI socket, starts the workers. Returns 0 or -errno. */
+int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
+		      struct wgt_device **ret);
+/* Control thread. Runs until a signal, the device or the socket disappears. Returns the exit status. */
+int wgt_device_run(struct wgt_device *dev);
+void wgt_device_destroy(struct wgt_device *dev);
+/* Control thread only. Rebinds every worker's sockets to port (0: any). Returns 0 or -errno. */
+int wgt_device_set_listen_port(struct wgt_device *dev, uint16_t port);
+int wgt_device_set_fwmark(struct wgt_device *dev, uint32_t fwmark);
+/* Control thread only. Sends one datagram to a peer's endpoint through a worker socket. */
+int wgt_device_send_to_peer(struct wgt_device *dev, struct wgt_peer *peer, const void *buf,
+			    size_t len);
+int wgt_device_send_to(struct wgt_device *dev, const union wgt_sockaddr *dst,
+		       const union wgt_sockaddr *local, uint32_t ifindex, const void *buf,
+		       size_t len);
+/* Any thread: wake the control thread for urgent ring messages. */
+void wgt_device_wake_ctrl(struct wgt_device *dev);
+
+/* ---- peer.c ---- */
+/* Control thread only. */
+int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN],
+		    struct wgt_peer **ret);
+struct wgt_peer *wgt_peer_lookup(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN]);
+void wgt_peer_remove(struct wgt_peer *peer);
+void wgt_peer_remove_all(struct wgt_device *dev);
+void wgt_peer_set_psk(struct wgt_peer *peer, const uint8_t *psk);
+/* Any thread: a consistent copy of the endpoint. */
+void wgt_peer_get_endpoint(struct wgt_peer *peer, struct wgt_endpoint *ret);
+/* Any thread: sets the endpoint (and our source address for it). */
+void wgt_peer_set_endpoint(struct wgt_peer *peer, const struct wgt_endpoint *ep);
+/* Any thread: follows a peer that moved (roaming) when src or local differ. */
+void wgt_peer_roam(struct wgt_peer *peer, const union wgt_sockaddr *src,
+		   const union wgt_sockaddr *local, uint32_t ifindex);
+void wgt_peer_clear_endpoint_src(struct wgt_peer *peer);
+/* Control thread only: sums of the per-worker counters. */
+void wgt_peer_transfer(const struct wgt_peer *peer, uint64_t *ret_rx, uint64_t *ret_tx);
+/* Worker `slot` (or the control thread, slot n_workers): counts and records a timer event. */
+static inline void wgt_peer_count_tx(struct wgt_peer *peer, unsigned slot, uint64_t bytes)
+{
+	struct wgt_peer_pcpu *p = &peer->pcpu[slot];
+
+	/* Single writer per slot: a load and a store, no read-modify-write. */
+	atomic_store_explicit(&p->tx_bytes,
+			      atomic_load_explicit(&p->tx_bytes, memory_order_relaxed) + bytes,
+			      memory_order_relaxed);
+}
+static inline void wgt_peer_count_rx(struct wgt_peer *peer, unsigned slot, uint64_t bytes)
+{
+	struct wgt_peer_pcpu *p = &peer->pcpu[slot];
+
+	atomic_store_explicit(&p->rx_bytes,
+			      atomic_load_explicit(&p->rx_bytes, memory_order_relaxed) + bytes,
+			      memory_order_relaxed);
+}
+
+/* ---- handshake.c: control thread ---- */
+void wgt_handshake_receive(struct wgt_device *dev, const struct wgt_ctrl_msg *msg, bool under_load);
+/* Sends an initiation if the rate limit allows. */
+void wgt_handshake_send_initiation(struct wgt_peer *peer, bool is_retry);
+void wgt_handshake_clear(struct wgt_peer *peer);
+/* keypairs->retire hook. */
+void wgt_handshake_retire_keypair(struct wgt_noise_keypair *kp, void *arg);
+
+/* ---- peer_timers.c: control thread ---- */
+void wgt_peer_timers_event(struct wgt_peer *peer, enum wgt_timer_event ev);
+void wgt_peer_timers_apply(struct wgt_peer *peer, unsigned actions);
+void wgt_peer_timers_rearm(struct wgt_peer *peer);
+void wgt_peer_timers_stop(struct wgt_peer *peer);
+/* Staged packets and keepalives, sent by the control thread. */
+void wgt_peer_stage(struct wgt_peer *peer, struct wgt_staged *pkt);
+void wgt_peer_send_staged(struct wgt_peer *peer);
+void wgt_peer_send_keepalive(struct wgt_peer *peer);
+void wgt_peer_drop_staged(struct wgt_peer *peer);
+
+/* ---- worker.c ---- */
+int wgt_worker_start(struct wgt_worker *w);
+/* Control thread: queue a command and wake the worker. Returns 0 or -ENOBUFS. */
+int wgt_worker_send_cmd(struct wgt_worker *w, const struct wgt_worker_cmd *cmd);
+/* Control thread, after the worker's thread was joined: frees its buffers. Accepts a never-started worker. */
+void wgt_worker_release(struct wgt_worker *w);
+
+/* ---- uapi_apply.c: control thread ---- */
+struct wgt_uapi_device;
+struct wgt_uapi_buf;
+int wgt_device_uapi_set(void *ctx, const struct wgt_uapi_device *set);
+int wgt_device_uapi_get(void *ctx, struct wgt_uapi_buf *out);
+
+/* ---- control.c ---- */
+void wgt_ctrl_drain_rings(void *dev);
+void wgt_ctrl_tick(struct wgt_device *dev);
+
+/* Short printable name of a peer for logs: the first 8 base64 characters of its key. */
+void wgt_peer_name(const struct wgt_peer *peer, char out[12]);
+
+#endif

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/* Handshake messages on the control thread: initiations, responses, cookie replies. */
+#include <errno.h>
+#include <endian.h>
+#include <string.h>
+
+#include "common/allowedips.h"
+#include "common/log.h"
+#include "common/ratelimiter.h"
+#include "crypto/tai64n.h"
+#include "gateway/device.h"
+
+static struct wgt_log_ratelimit hs_log_rl = WGT_LOG_RATELIMIT_INIT;
+
+static void keypair_free(void *ptr)
+{
+	wgt_noise_keypair_free(ptr);
+}
+
+/* Control thread only: keypairs->retire. The keypair leaves the index now, memory later. */
+void wgt_handshake_retire_keypair(struct wgt_noise_keypair *kp, void *arg)
+{
+	struct wgt_peer *peer = arg;
+
+	wgt_index_release(&peer->dev->index, kp->local_index, kp);
+	wgt_qsbr_defer(&peer->dev->deferred, keypair_free, kp);
+}
+
+/* Control thread only. Forgets the pending handshake and its index. */
+void wgt_handshake_clear(struct wgt_peer *peer)
+{
+	if (peer->handshake_indexed) {
+		wgt_index_release(&peer->dev->index, peer->handshake.local_index, peer);
+		peer->handshake_indexed = false;
+	}
+	wgt_noise_handshake_clear(&peer->handshake);
+}
+
+/* A fresh index for the peer's next handshake message; the old one is released. */
+static int new_handshake_index(struct wgt_peer *peer, uint32_t *ret_index)
+{
+	if (peer->handshake_indexed) {
+		wgt_index_release(&peer->dev->index, peer->handshake.local_index, peer);
+		peer->handshake_indexed = false;
+	}
+	return wgt_index_alloc(&peer->dev->index, WGT_INDEX_HANDSHAKE, peer, ret_index);
+}
+
+static void log_peer(enum wgt_log_level level, struct wgt_peer *peer, const char *what, int err)
+{
+	char name[12];
+
+	if (!wgt_log_enabled(level) || !wgt_log_ratelimit_ok(&hs_log_rl, wgt_now_ns()))
+		return;
+	wgt_peer_name(peer, name);
+	wgt_log(level, "peer %s: %s%s%s", name, what, err ? ": " : "", err ? strerror(-err) : "");
+}
+
+/* Control thread only. Builds and sends an initiation if the per-peer rate limit allows. */
+void wgt_handshake_send_initiation(struct wgt_peer *peer, bool is_retry)
+{
+	struct wgt_device *dev = peer->dev;
+	struct wgt_msg_initiation msg;
+	uint8_t ts[WGT_TIMESTAMP_LEN];
+	struct wgt_endpoint ep;
+	uint64_t now = wgt_now_ns();
+	uint32_t index;
+	int r;
+
+	if (!is_retry && !wgt_timers_may_send_initiation(&peer->timers, now))
+		return;
+	wgt_peer_get_endpoint(peer, &ep);
+	if (ep.addr.sa.sa_family == AF_UNSPEC || !dev->identity.has_identity)
+		return;
+	r = new_handshake_index(peer, &index);
+	if (r)
+		return log_peer(WGT_LOG_WARN, peer, "no receiver index for a handshake", r);
+	wgt_tai64n_now(ts);
+	r = wgt_noise_create_initiation(&peer->handshake, &msg, index, ts);
+	if (r) {
+		wgt_index_release(&dev->index, index, peer);
+		return log_peer(WGT_LOG_DEBUG, peer, "cannot create an initiation", r);
+	}
+	peer->handshake_indexed = true;
+	wgt_cookie_add_macs(&peer->cookie, (uint8_t *)&msg, sizeof(msg), now);
+	log_peer(WGT_LOG_DEBUG, peer, "sending handshake initiation", 0);
+	r = wgt_device_send_to_peer(dev, peer, &msg, sizeof(msg));
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_TRAVERSAL);
+	if (!r) {
+		wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_SENT);
+	}
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_INITIATED);
+	/* Later data may ask again: the retransmit timer owns this attempt now. */
+	atomic_store_explicit(&peer->want_handshake_at, 0, memory_order_relaxed);
+}
+
+static struct wgt_noise_handshake *lookup_by_key(void *arg, const uint8_t key[WGT_KEY_LEN])
+{
+	struct wgt_peer *peer = wgt_peer_lookup(arg, key);
+
+	return peer ? &peer->handshake : NULL;
+}
+
+/* After a session is derived: the keypair takes over the handshake's index. */
+static void publish_keypair(struct wgt_peer *peer, struct wgt_noise_keypair *kp)
+{
+	kp->owner = peer;
+	wgt_index_replace(&peer->dev->index, kp->local_index, WGT_INDEX_KEYPAIR, kp);
+	peer->handshake_indexed = false;
+}
+
+static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg *msg)
+{
+	struct wgt_noise_handshake *hs = NULL;
+	struct wgt_msg_response resp;
+	struct wgt_noise_keypair *kp;
+	struct wgt_peer *peer;
+	uint64_t now = wgt_now_ns();
+	uint32_t index;
+	int r;
+
+	r = wgt_noise_consume_initiation((const void *)msg->data, &dev->identity, lookup_by_key,
+					 dev, now, &hs);
+	if (r) {
+		if (wgt_log_enabled(WGT_LOG_DEBUG) && wgt_log_ratelimit_ok(&hs_log_rl, now))
+			wgt_dbg("invalid handshake initiation: %s", strerror(-r));
+		return;
+	}
+	peer = wgt_container_of(hs, struct wgt_peer, handshake);
+	wgt_peer_roam(peer, &msg->src, msg->local.sa.sa_family ? &msg->local : NULL, msg->ifindex);
+	wgt_peer_count_rx(peer, dev->n_workers, WGT_MSG_INITIATION_LEN);
+	log_peer(WGT_LOG_DEBUG, peer, "received handshake initiation", 0);
+
+	r = new_handshake_index(peer, &index);
+	if (r)
+		return log_peer(WGT_LOG_WARN, peer, "no receiver index for a response", r);
+	r = wgt_noise_create_response(&peer->handshake, &resp, index);
+	if (r) {
+		wgt_index_release(&dev->index, index, peer);
+		wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_RESPONDED);
+		return log_peer(WGT_LOG_DEBUG, peer, "cannot create a response", r);
+	}
+	peer->handshake_indexed = true;
+	wgt_cookie_add_macs(&peer->cookie, (uint8_t *)&resp, sizeof(resp), now);
+	r = wgt_noise_begin_session(&peer->handshake, &peer->keypairs, now, &kp);
+	if (r) {
+		wgt_handshake_clear(peer);
+		return log_peer(WGT_LOG_WARN, peer, "cannot derive a session", r);
+	}
+	publish_keypair(peer, kp);
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_SESSION_DERIVED);
+	r = wgt_device_send_to_peer(dev, peer, &resp, sizeof(resp));
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_TRAVERSAL);
+	if (!r)
+		wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_SENT);
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_RESPONDED);
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_RECEIVED);
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_TRAVERSAL);
+	log_peer(WGT_LOG_DEBUG, peer, "sent handshake response", 0);
+}
+
+static struct wgt_peer *peer_of_index(struct wgt_device *dev, uint32_t index, bool keypairs_too)
+{
+	enum wgt_index_kind kind;
+	void *obj = wgt_index_lookup(&dev->index, index, &kind);
+	struct wgt_peer *peer;
+
+	if (!obj)
+		return NULL;
+	if (kind == WGT_INDEX_HANDSHAKE) {
+		peer = obj;
+		return peer->handshake_indexed && peer->handshake.local_index == index ? peer : NULL;
+	}
+	if (!keypairs_too || ((struct wgt_noise_keypair *)obj)->local_index != index)
+		return NULL;
+	return ((struct wgt_noise_keypair *)obj)->owner;
+}
+
+static void consume_response(struct wgt_device *dev, const struct wgt_ctrl_msg *msg)
+{
+	const struct wgt_msg_response *resp = (const void *)msg->data;
+	struct wgt_noise_keypair *kp;
+	struct wgt_peer *peer;
+	uint64_t now = wgt_now_ns();
+	int r;
+
+	peer = peer_of_index(dev, le32toh(resp->receiver_index), false);
+	if (!peer)
+		return;
+	r = wgt_noise_consume_response(&peer->handshake, resp);
+	if (r)
+		return log_peer(WGT_LOG_DEBUG, peer, "invalid handshake response", r);
+	wgt_peer_roam(peer, &msg->src, msg->local.sa.sa_family ? &msg->local : NULL, msg->ifindex);
+	wgt_peer_count_rx(peer, dev->n_workers, WGT_MSG_RESPONSE_LEN);
+	r = wgt_noise_begin_session(&peer->handshake, &peer->keypairs, now, &kp);
+	if (r) {
+		wgt_handshake_clear(peer);
+		return log_peer(WGT_LOG_WARN, peer, "cannot derive a session", r);
+	}
+	publish_keypair(peer, kp);
+	log_peer(WGT_LOG_DEBUG, peer, "handshake complete (initiator)", 0);
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_SESSION_DERIVED);
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);
+	wgt_realtime(&peer->last_handshake);
+	/* The initiator confirms the session at once: staged packets or a keepalive. */
+	wgt_peer_send_keepalive(peer);
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_RECEIVED);
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_TRAVERSAL);
+}
+
+static void consume_cookie(struct wgt_device *dev, const struct wgt_ctrl_msg *msg)
+{
+	const struct wgt_msg_cookie *c = (const void *)msg->data;
+	struct wgt_peer *peer = peer_of_index(dev, le32toh(c->receiver_index), true);
+	int r;
+
+	if (!peer)
+		return;
+	r = wgt_cookie_consume_reply(&peer->cookie, c, wgt_now_ns());
+	log_peer(WGT_LOG_DEBUG, peer, r ? "invalid cookie reply" : "received cookie reply", r);
+}
+
+/* Control thread only. One handshake message (type 1-3) from a worker. */
+void wgt_handshake_receive(struct wgt_device *dev, const struct wgt_ctrl_msg *msg, bool under_load)
+{
+	enum wgt_message_type type = wgt_msg_classify(msg->data, msg->len);
+	enum wgt_cookie_mac_state st;
+	uint64_t now = wgt_now_ns();
+
+	if (type == WGT_MSG_HANDSHAKE_COOKIE) {
+		consume_cookie(dev, msg);
+		return;
+	}
+	if (type != WGT_MSG_HANDSHAKE_INITIATION && type != WGT_MSG_HANDSHAKE_RESPONSE)
+		return;
+	st = wgt_cookie_validate(&dev->checker, msg->data, msg->len, &msg->src, under_load, now);
+	if (st == WGT_COOKIE_INVALID_MAC)
+		return;
+	if (under_load && st == WGT_COOKIE_VALID_MAC_NO_COOKIE) {
+		struct wgt_msg_cookie reply;
+
+		if (!wgt_cookie_create_reply(&dev->checker, &reply, msg->data, msg->len, &msg->src,
+					     now)) {
+			dev->under_load_cookies++;
+			wgt_device_send_to(dev, &msg->src, NULL, 0, &reply, sizeof(reply));
+		}
+		return;
+	}
+	if (under_load && !wgt_ratelimiter_allow(dev->ratelimiter, &msg->src, now))
+		return;
+	if (type == WGT_MSG_HANDSHAKE_INITIATION)
+		consume_initiation(dev, msg);
+	else
+		consume_response(dev, msg);
+}

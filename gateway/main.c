@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/* wgate: the command line, daemonizing, and the control thread's main loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "common/log.h"
+#include "crypto/blake2s.h"
+#include "gateway/device.h"
+
+#define EXIT_USAGE 2
+
+struct options {
+	const char *ifname;
+	unsigned n_workers;
+	bool foreground;
+	const char *uapi_dir;
+	enum wgt_log_level log_level;
+	enum wgt_log_format log_format;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: wgate [-f|--foreground] [--tun-threads N] [--log-level LEVEL]\n"
+		"             [--log-format text|json] INTERFACE\n"
+		"\n"
+		"A multi-threaded WireGuard gateway with wireguard-go's command line: it\n"
+		"creates the TUN device INTERFACE and the UAPI socket\n"
+		"/var/run/wireguard/INTERFACE.sock, which `wg` configures.\n"
+		"\n"
+		"  -f, --foreground     stay in the foreground (default: daemonize once ready)\n"
+		"      --tun-threads N  worker threads, each with its own TUN queue and UDP\n"
+		"                       socket (1..%d, default: online CPUs)\n"
+		"      --log-level L    error, warn, info (default) or debug\n"
+		"      --log-format F   text (default) or json\n"
+		"  -h, --help           this text\n"
+		"      --version        the version\n",
+		WGT_MAX_WORKERS);
+}
+
+/* One line on stderr and exit status 2, as for any bad argument. */
+static _Noreturn void __attribute__((format(printf, 1, 2))) bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "wgate: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see wgate --help)\n");
+	exit(EXIT_USAGE);
+}
+
+static unsigned default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > WGT_MAX_WORKERS ? WGT_MAX_WORKERS : (unsigned)n;
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	enum { OPT_THREADS = 256, OPT_VERSION, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_UAPI_DIR };
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "tun-threads", required_argument, NULL, OPT_THREADS },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+		{ "uapi-dir", required_argument, NULL, OPT_UAPI_DIR },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ 0 },
+	};
+	const char *env = getenv("LOG_LEVEL");
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->n_workers = default_workers();
+	o->log_level = WGT_LOG_INFO;
+	/* wireguard-go reads LOG_LEVEL (verbose, error, silent); honour the same names. */
+	if (env && !strcmp(env, "verbose"))
+		o->log_level = WGT_LOG_DEBUG;
+	else if (env && (!strcmp(env, "error") || !strcmp(env, "silent")))
+		o->log_level = WGT_LOG_ERROR;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":fh", longopts, NULL)) != -1) {
+		char *end;
+		unsigned long v;
+
+		switch (c) {
+		case 'f':
+			o->foreground = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("wgate v%s\n", WGT_VERSION);
+			exit(0);
+		case OPT_THREADS:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 ||
+			    v > WGT_MAX_WORKERS)
+				bad_usage("--tun-threads: '%s' is not a number from 1 to "
+					  WGT_STR(WGT_MAX_WORKERS), optarg);
+			o->n_workers = (unsigned)v;
+			break;
+		case OPT_LOG_LEVEL:
+			if (wgt_log_level_parse(optarg, &o->log_level))
+				bad_usage("--log-level: unknown level '%s'", optarg);
+			break;
+		case OPT_LOG_FORMAT:
+			if (!strcmp(optarg, "text"))
+				o->log_format = WGT_LOG_TEXT;
+			else if (!strcmp(optarg, "json"))
+				o->log_format = WGT_LOG_JSON;
+			else
+				bad_usage("--log-format: unknown format '%s'", optarg);
+			break;
+		case OPT_UAPI_DIR:
+			o->uapi_dir = optarg;
+			break;
+		case ':':
+			bad_usage("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			bad_usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		bad_usage("missing the interface name");
+	if (optind + 1 < argc)
+		bad_usage("unexpected argument '%s'", argv[optind + 1]);
+	o->ifname = argv[optind];
+	if (!o->ifname[0] || strlen(o->ifname) >= IFNAMSIZ || strchr(o->ifname, '/'))
+		bad_usage("'%s' is not a valid interface name", o->ifname);
+}
+
+/*
+ * Threads do not survive fork(), so the daemon forks first and the parent
+ * waits on a pipe until the child reports that the TUN device and the UAPI
+ * socket are ready (one byte 0) or that it failed (its exit status).
+ */
+static int daemonize(int *ret_notify_fd)
+{
+	int p[2];
+	pid_t pid;
+	char status;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -errno;
+	pid = fork();
+	if (pid == -1)
+		return -errno;
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &status, 1) != 1)
+			_exit(1);
+		_exit(status);
+	}
+	close(p[0]);
+	if (setsid() == -1)
+		return -errno;
+	*ret_notify_fd = p[1];
+	return 0;
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd == -1)
+		return;
+	dup2(fd, STDIN_FILENO);
+	/* As wireguard-go: logs stay on the terminal only when LOG_LEVEL asks for them. */
+	if (!getenv("LOG_LEVEL")) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct wgt_device_config cfg = { 0 };
+	struct wgt_device *dev = NULL;
+	struct ev_loop *loop;
+	struct options o;
+	int notify_fd = -1;
+	char status;
+	int r;
+
+	parse_args(argc, argv, &o);
+	wgt_log_setup(o.log_level, o.log_format);
+	signal(SIGPIPE, SIG_IGN);
+	if (!o.foreground) {
+		r = daemonize(&notify_fd);
+		if (r) {
+			wgt_err("cannot daemonize: %s", strerror(-r));
+			return 1;
+		}
+	}
+	r = wgt_crypto_init();
+	if (r) {
+		wgt_err("cannot initialise OpenSSL: %s", strerror(-r));
+		goto fail;
+	}
+	loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+	if (!loop) {
+		wgt_err("cannot create the event loop");
+		goto fail;
+	}
+	umask(0077);
+	cfg.ifname = o.ifname;
+	cfg.n_workers = o.n_workers;
+	cfg.uapi_dir = o.uapi_dir;
+	r = wgt_device_create(loop, &cfg, &dev);
+	if (r)
+		goto fail;
+	if (notify_fd >= 0) {
+		status = 0;
+		if (write(notify_fd, &status, 1) != 1)
+			wgt_warn("cannot notify the parent process");
+		close(notify_fd);
+		detach_stdio();
+	}
+	r = wgt_device_run(dev);
+	wgt_device_destroy(dev);
+	wgt_info("%s: stopped", o.ifname);
+	return r;
+fail:
+	if (notify_fd >= 0) {
+		status = 1;
+		if (write(notify_fd, &status, 1) != 1)
+			_exit(1);
+	}
+	return 1;
+}

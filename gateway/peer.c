@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/* Peers: creation, the public-key table, removal, endpoints and counters. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "common/allowedips.h"
+#include "common/log.h"
+#include "common/random.h"
+#include "gateway/device.h"
+
+static size_t key_bucket(const struct wgt_device *dev, const uint8_t key[WGT_KEY_LEN])
+{
+	return wgt_siphash(&dev->peer_hash_key, key, WGT_KEY_LEN) & dev->peer_hash_mask;
+}
+
+void wgt_peer_name(const struct wgt_peer *peer, char out[12])
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const uint8_t *k = peer->handshake.remote_static;
+
+	/* Six bytes are eight base64 characters, the start of what `wg show` prints. */
+	for (int i = 0; i < 2; i++) {
+		uint32_t v = (uint32_t)k[3 * i] << 16 | (uint32_t)k[3 * i + 1] << 8 | k[3 * i + 2];
+
+		out[4 * i] = b64[v >> 18 & 63];
+		out[4 * i + 1] = b64[v >> 12 & 63];
+		out[4 * i + 2] = b64[v >> 6 & 63];
+		out[4 * i + 3] = b64[v & 63];
+	}
+	memcpy(out + 8, "...", 4);
+}
+
+/* Control thread only. */
+struct wgt_peer *wgt_peer_lookup(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN])
+{
+	struct wgt_peer *p = dev->peer_hash[key_bucket(dev, public_key)];
+
+	for (; p; p = p->hash_next)
+		if (!CRYPTO_memcmp(p->handshake.remote_static, public_key, WGT_KEY_LEN))
+			return p;
+	return NULL;
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct wgt_peer *peer = wgt_container_of(w, struct wgt_peer, timer);
+
+	peer->timer_deadline = 0;
+	wgt_peer_timers_apply(peer, wgt_timers_expire(&peer->timers, wgt_now_ns()));
+	wgt_peer_timers_rearm(peer);
+}
+
+/* Control thread only. */
+int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN],
+		    struct wgt_peer **ret)
+{
+	size_t size = sizeof(struct wgt_peer) + (dev->n_workers + 1) * sizeof(struct wgt_peer_pcpu);
+	struct wgt_peer *peer;
+	uint64_t seed;
+	size_t b;
+	int r;
+
+	if (dev->n_peers >= WGT_MAX_PEERS) {
+		dev->peers_cap_hits++;
+		return -ENOSPC;
+	}
+	if (posix_memalign((void **)&peer, WGT_CACHELINE, size))
+		return -ENOMEM;
+	memset(peer, 0, size);
+	peer->dev = dev;
+	wgt_noise_keypairs_init(&peer->keypairs);
+	peer->keypairs.retire = wgt_handshake_retire_keypair;
+	peer->keypairs.retire_arg = peer;
+	atomic_flag_clear(&peer->ep_lock);
+	/* -EINVAL (a key whose DH with ours is zero) keeps the peer, unusable, as the kernel does. */
+	r = wgt_noise_handshake_init(&peer->handshake, &dev->identity, public_key, NULL);
+	if (r && r != -EINVAL)
+		goto err;
+	r = wgt_cookie_maker_init(&peer->cookie, public_key);
+	if (r)
+		goto err;
+	if (wgt_random_bytes(&seed, sizeof(seed)))
+		seed = wgt_now_ns();
+	wgt_timers_init(&peer->timers, seed);
+	ev_init(&peer->timer, timer_cb);
+	peer->id = dev->next_peer_id++;
+
+	b = key_bucket(dev, public_key);
+	peer->hash_next = dev->peer_hash[b];
+	dev->peer_hash[b] = peer;
+	peer->list_prev = dev->peers_tail;
+	if (dev->peers_tail)
+		dev->peers_tail->list_next = peer;
+	else
+		dev->peers_head = peer;
+	dev->peers_tail = peer;
+	dev->n_peers++;
+	*ret = peer;
+	return 0;
+err:
+	wgt_noise_handshake_destroy(&peer->handshake);
+	free(peer);
+	return r;
+}
+
+static void peer_free(void *ptr)
+{
+	struct wgt_peer *peer = ptr;
+
+	wgt_noise_handshake_destroy(&peer->handshake);
+	wgt_cookie_maker_clear(&peer->cookie);
+	OPENSSL_cleanse(peer->psk, sizeof(peer->psk));
+	free(peer);
+}
+
+/* Control thread only. Unlinks the peer; its memory goes after a grace period. */
+void wgt_peer_remove(struct wgt_peer *peer)
+{
+	struct wgt_device *dev = peer->dev;
+	struct wgt_peer **pp = &dev->peer_hash[key_bucket(dev, peer->handshake.remote_static)];
+
+	atomic_store_explicit(&peer->dead, true, memory_order_relaxed);
+	wgt_allowedips_remove_by_value(dev->allowedips, peer);
+	wgt_peer_timers_stop(peer);
+	wgt_handshake_clear(peer);
+	wgt_noise_keypairs_clear(&peer->keypairs);
+	wgt_peer_drop_staged(peer);
+	for (; *pp; pp = &(*pp)->hash_next) {
+		if (*pp == peer) {
+			*pp = peer->hash_next;
+			break;
+		}
+	}
+	if (peer->list_prev)
+		peer->list_prev->list_next = peer->list_next;
+	else
+		dev->peers_head = peer->list_next;
+	if (peer->list_next)
+		peer->list_next->list_prev = peer->list_prev;
+	else
+		dev->peers_tail = peer->list_prev;
+	dev->n_peers--;
+	wgt_qsbr_defer(&dev->deferred, peer_free, peer);
+}
+
+void wgt_peer_remove_all(struct wgt_device *dev)
+{
+	while (dev->peers_head)
+		wgt_peer_remove(dev->peers_head);
+}
+
+void wgt_peer_set_psk(struct wgt_peer *peer, const uint8_t *psk)
+{
+	static const uint8_t zero[WGT_KEY_LEN];
+
+	if (psk && CRYPTO_memcmp(psk, zero, WGT_KEY_LEN)) {
+		memcpy(peer->psk, psk, WGT_KEY_LEN);
+		peer->has_psk = true;
+	} else {
+		OPENSSL_cleanse(peer->psk, WGT_KEY_LEN);
+		peer->has_psk = false;
+	}
+	wgt_noise_handshake_set_psk(&peer->handshake, peer->has_psk ? peer->psk : NULL);
+}
+
+/*
+ * The endpoint is a seqlock of atomic words: readers never block and never
+ * see a torn endpoint; writers (any worker that sees the peer roam, and the
+ * control thread) serialise on a spinlock held for a few stores.
+ */
+void wgt_peer_get_endpoint(struct wgt_peer *peer, struct wgt_endpoint *ret)
+{
+	uint64_t words[WGT_ENDPOINT_WORDS];
+	uint32_t s1, s2;
+
+	do {
+		/* E1: pairs with the release store E3 of the writer. */
+		s1 = atomic_load_explicit(&peer->ep_seq, memory_order_acquire);
+		for (size_t i = 0; i < WGT_ENDPOINT_WORDS; i++)
+			words[i] = atomic_load_explicit(&peer->ep_words[i], memory_order_relaxed);
+		/* E2: orders the word loads before the re-check; pairs with E4. */
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&peer->ep_seq, memory_order_relaxed);
+	} while ((s1 & 1) || s1 != s2);
+	memcpy(ret, words, sizeof(*ret));
+}
+
+void wgt_peer_set_endpoint(struct wgt_peer *peer, const struct wgt_endpoint *ep)
+{
+	uint64_t words[WGT_ENDPOINT_WORDS] = { 0 };
+	uint32_t s;
+
+	memcpy(words, ep, sizeof(*ep));
+	while (atomic_flag_test_and_set_explicit(&peer->ep_lock, memory_order_acquire))
+		;
+	s = atomic_load_explicit(&peer->ep_seq, memory_order_relaxed);
+	atomic_store_explicit(&peer->ep_seq, s + 1, memory_order_relaxed);
+	/* E4: the odd sequence is visible before any word changes; pairs with E2. */
+	atomic_thread_fence(memory_order_release);
+	for (size_t i = 0; i < WGT_ENDPOINT_WORDS; i++)
+		atomic_store_explicit(&peer->ep_words[i], words[i], memory_order_relaxed);
+	/* E3: pairs with E1. */
+	atomic_store_explicit(&peer->ep_seq, s + 2, memory_order_release);
+	atomic_flag_clear_explicit(&peer->ep_lock, memory_order_release);
+}
+
+static bool same_addr(const union wgt_sockaddr *a, const union wgt_sockaddr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+	if (a->sa.sa_family == AF_INET6)
+		return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16);
+	return true;
+}
+
+void wgt_peer_roam(struct wgt_peer *peer, const union wgt_sockaddr *src,
+		   const union wgt_sockaddr *local, uint32_t ifindex)
+{
+	struct wgt_endpoint ep;
+
+	wgt_peer_get_endpoint(peer, &ep);
+	if (wgt_sockaddr_equal(&ep.addr, src) &&
+	    (!local || (same_addr(&ep.local, local) && ep.ifindex == ifindex)))
+		return;
+	ep.addr = *src;
+	if (local) {
+		ep.local = *local;
+		ep.ifindex = ifindex;
+	} else {
+		memset(&ep.local, 0, sizeof(ep.local));
+		ep.ifindex = 0;
+	}
+	wgt_peer_set_endpoint(peer, &ep);
+}
+
+void wgt_peer_clear_endpoint_src(struct wgt_peer *peer)
+{
+	struct wgt_endpoint ep;
+
+	wgt_peer_get_endpoint(peer, &ep);
+	if (ep.local.sa.sa_family == AF_UNSPEC)
+		return;
+	memset(&ep.local, 0, sizeof(ep.local));
+	ep.ifindex = 0;
+	wgt_peer_set_endpoint(peer, &ep);
+}
+
+void wgt_peer_transfer(const struct wgt_peer *peer, uint64_t *ret_rx, uint64_t *ret_tx)
+{
+	uint64_t rx = 0, tx = 0;
+
+	for (unsigned i = 0; i <= peer->dev->n_workers; i++) {
+		rx += atomic_load_explicit(&peer->pcpu[i].rx_bytes, memory_order_relaxed);
+		tx += atomic_load_explicit(&peer->pcpu[i].tx_bytes, memory_order_relaxed);
+	}
+	*ret_rx = rx;
+	*ret_tx = tx;
+}
