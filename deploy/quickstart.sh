@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Builds wgate and runs it in the foreground on a generated default config
-# (as root on Debian 12). Re-running keeps the generated key.
+# (as root on Debian 12), configured the way wg-quick would: `wg setconf` with
+# the stripped file, then the address and the link. Re-running keeps the key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-PACKAGES=(gcc meson ninja-build pkg-config libssl-dev libev-dev libjemalloc-dev check wireguard-tools)
+PACKAGES=(gcc meson ninja-build pkg-config libssl-dev libev-dev libjemalloc-dev check liburcu-dev
+	wireguard-tools iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -43,9 +45,19 @@ CONF
 	echo "quickstart: generated $conf (public key $(printf '%s' "$key" | wg pubkey))"
 fi
 
-if [ ! -x build/gateway/wgate ]; then
-	echo "quickstart: the protocol core is built (build/), but the wgate daemon is not part of" \
-		"this version yet; see ARCHITECTURE.md" >&2
-	exit 1
-fi
-exec build/gateway/wgate -f --config "$conf" "$IFACE"
+address=$(sed -n 's/^Address *= *//p' "$conf" | head -n1)
+build/gateway/wgate -f "$IFACE" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null' INT TERM EXIT
+for _ in $(seq 100); do
+	[ -S "/var/run/wireguard/$IFACE.sock" ] && break
+	kill -0 "$pid" 2>/dev/null || exit 1
+	sleep 0.1
+done
+wg setconf "$IFACE" <(wg-quick strip "$conf")
+for a in ${address//,/ }; do
+	ip address add "$a" dev "$IFACE"
+done
+ip link set "$IFACE" up
+echo "quickstart: $IFACE is up on UDP port $(wg show "$IFACE" listen-port); Ctrl-C stops it"
+wait "$pid"
