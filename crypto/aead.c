@@ -12,7 +12,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
 #include "common/compiler.h"
+#include "crypto/aead_pvt.h"
 #include "crypto/evp_pvt.h"
 
 #define AEAD_IV_LEN 12
@@ -25,11 +29,13 @@
  * (UDP -> TUN) in turns, and with a single context every turn would re-key.
  */
 struct aead_dir {
-	EVP_CIPHER_CTX *ctx;
-	uint64_t key_id; /* key loaded in ctx, 0 when none is trusted */
+	EVP_CIPHER_CTX *ctx;      /* the EVP path, when prov is NULL */
+	void *pctx;               /* the provider's own context, when prov is set */
+	uint64_t key_id;          /* key loaded, 0 when none is trusted */
 };
 
 struct wgt_aead {
+	const struct wgt_aead_provider *prov;
 	struct aead_dir dir[2]; /* indexed by enc: 0 open, 1 seal */
 };
 
@@ -305,9 +311,17 @@ struct wgt_aead *wgt_aead_new(void)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
+	a->prov = wgt_aead_provider();
 	for (int enc = 0; enc < 2; enc++) {
-		EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+		EVP_CIPHER_CTX *ctx;
 
+		if (a->prov) {
+			a->dir[enc].pctx = a->prov->newctx(a->prov->provctx);
+			if (!a->dir[enc].pctx)
+				goto err_free;
+			continue;
+		}
+		ctx = EVP_CIPHER_CTX_new();
 		a->dir[enc].ctx = ctx;
 		if (!ctx || !EVP_CipherInit_ex(ctx, cipher, NULL, NULL, NULL, enc) ||
 		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, AEAD_IV_LEN, NULL) <= 0)
@@ -326,8 +340,11 @@ void wgt_aead_free(struct wgt_aead *a)
 	if (!a)
 		return;
 	/* Frees and wipes the cached key schedules. */
-	EVP_CIPHER_CTX_free(a->dir[0].ctx);
-	EVP_CIPHER_CTX_free(a->dir[1].ctx);
+	for (int enc = 0; enc < 2; enc++) {
+		EVP_CIPHER_CTX_free(a->dir[enc].ctx);
+		if (a->dir[enc].pctx)
+			a->prov->freectx(a->dir[enc].pctx);
+	}
 	OPENSSL_cleanse(a, sizeof(*a));
 	free(a);
 }
@@ -359,11 +376,89 @@ static int aead_prepare(struct aead_dir *d, uint64_t key_id, const uint8_t key[W
 }
 
 /* Worker-owned: one thread at a time per context. */
+/*
+ * Provider path: (re)start the provider context with a new IV, and the key
+ * only when key_id changed. Returns 0 or -EIO.
+ */
+static int prov_init(const struct wgt_aead_provider *p, struct aead_dir *d, uint64_t key_id,
+		     const uint8_t key[WGT_AEAD_KEY_LEN], uint64_t nonce, int enc)
+{
+	bool rekey = key_id == 0 || key_id != d->key_id;
+	uint8_t iv[AEAD_IV_LEN];
+	int ok;
+
+	make_iv(iv, nonce);
+	d->key_id = 0;
+	if (enc)
+		ok = p->einit(d->pctx, rekey ? key : NULL, rekey ? WGT_AEAD_KEY_LEN : 0, iv,
+			      sizeof(iv), NULL);
+	else
+		ok = p->dinit(d->pctx, rekey ? key : NULL, rekey ? WGT_AEAD_KEY_LEN : 0, iv,
+			      sizeof(iv), NULL);
+	if (!ok)
+		return -EIO;
+	d->key_id = key_id;
+	return 0;
+}
+
+static int prov_seal(const struct wgt_aead_provider *p, struct aead_dir *d, uint8_t *dst,
+		     const uint8_t *src, size_t len)
+{
+	OSSL_PARAM params[2] = {
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, dst + len,
+						  WGT_AEAD_TAG_SIZE),
+		OSSL_PARAM_construct_end(),
+	};
+	size_t outl = 0;
+
+	if (len && (!p->update(d->pctx, dst, &outl, len, src, len) || outl != len))
+		return -EIO;
+	if (!p->final(d->pctx, dst + len, &outl, WGT_AEAD_TAG_SIZE) ||
+	    !p->get_ctx_params(d->pctx, params))
+		return -EIO;
+	return 0;
+}
+
+static int prov_open(const struct wgt_aead_provider *p, struct aead_dir *d, uint8_t *dst,
+		     const uint8_t *src, size_t len)
+{
+	uint8_t tag[WGT_AEAD_TAG_SIZE];
+	OSSL_PARAM params[2] = {
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, sizeof(tag)),
+		OSSL_PARAM_construct_end(),
+	};
+	size_t outl = 0;
+
+	/* Copy the tag first: with dst == src - 16 nothing may overwrite it before it is set. */
+	memcpy(tag, src + len, sizeof(tag));
+	if (!p->set_ctx_params(d->pctx, params))
+		return -EIO;
+	if (len && (!p->update(d->pctx, dst, &outl, len, src, len) || outl != len)) {
+		OPENSSL_cleanse(dst, len);
+		return -EIO;
+	}
+	/* The provider compares tags with CRYPTO_memcmp. */
+	if (!p->final(d->pctx, dst + len, &outl, 0)) {
+		OPENSSL_cleanse(dst, len);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int wgt_aead_seal(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
 		  uint8_t *dst, const uint8_t *src, size_t len, uint64_t nonce)
 {
 	struct aead_dir *d = &a->dir[1];
 	int ret;
+
+	if (likely(a->prov)) {
+		ret = prov_init(a->prov, d, key_id, key, nonce, 1);
+		if (!ret)
+			ret = prov_seal(a->prov, d, dst, src, len);
+		if (ret)
+			d->key_id = 0;
+		return ret;
+	}
 
 	ret = aead_prepare(d, key_id, key, nonce, 1);
 	if (ret)
@@ -383,6 +478,14 @@ int wgt_aead_open(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEA
 
 	if (len < WGT_AEAD_TAG_SIZE)
 		return -EINVAL;
+	if (likely(a->prov)) {
+		ret = prov_init(a->prov, d, key_id, key, nonce, 0);
+		if (!ret)
+			ret = prov_open(a->prov, d, dst, src, len - WGT_AEAD_TAG_SIZE);
+		if (ret && ret != -EBADMSG)
+			d->key_id = 0;
+		return ret;
+	}
 	ret = aead_prepare(d, key_id, key, nonce, 0);
 	if (ret)
 		return ret;

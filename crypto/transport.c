@@ -42,10 +42,11 @@ int wgt_transport_encrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint
 	return 0;
 }
 
-int wgt_transport_decrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint8_t *buf,
-			  size_t len, uint64_t now, size_t *ret_payload_len)
+int wgt_transport_decrypt_to(struct wgt_aead *a, struct wgt_noise_keypair *kp,
+			     const uint8_t *buf, size_t len, uint8_t *dst, uint64_t now,
+			     size_t *ret_payload_len)
 {
-	struct wgt_msg_data *hdr = (struct wgt_msg_data *)buf;
+	const struct wgt_msg_data *hdr = (const struct wgt_msg_data *)buf;
 	uint64_t counter;
 	int ret;
 
@@ -56,8 +57,8 @@ int wgt_transport_decrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint
 		     wgt_has_expired(kp->birth, WGT_REJECT_AFTER_TIME, now)))
 		return -EKEYEXPIRED;
 
-	ret = wgt_aead_open(a, kp->recv_key_id, kp->recv_key, hdr->encrypted_data,
-			    hdr->encrypted_data, len - WGT_MSG_DATA_HEADER_LEN, counter);
+	ret = wgt_aead_open(a, kp->recv_key_id, kp->recv_key, dst, hdr->encrypted_data,
+			    len - WGT_MSG_DATA_HEADER_LEN, counter);
 	if (unlikely(ret))
 		return ret == -EBADMSG ? -EBADMSG : -EIO;
 	/* Only an authentic counter may move the window. */
@@ -65,4 +66,11 @@ int wgt_transport_decrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint
 		return -ESTALE;
 	*ret_payload_len = len - WGT_MSG_DATA_MIN_LEN;
 	return 0;
+}
+
+int wgt_transport_decrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint8_t *buf,
+			  size_t len, uint64_t now, size_t *ret_payload_len)
+{
+	return wgt_transport_decrypt_to(a, kp, buf, len, buf + WGT_MSG_DATA_HEADER_LEN, now,
+					ret_payload_len);
 }

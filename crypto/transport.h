@@ -59,5 +59,14 @@ int wgt_transport_encrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint
  */
 int wgt_transport_decrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint8_t *buf,
 			  size_t len, uint64_t now, size_t *ret_payload_len);
+/*
+ * As wgt_transport_decrypt(), but the plaintext goes to dst (which may not
+ * overlap buf unless it is buf + 16) and buf is left as it was, so a worker
+ * can decrypt the datagrams of one coalesced UDP read straight into the
+ * buffers it will hand to the TUN device. dst has room for len - 32 bytes.
+ */
+int wgt_transport_decrypt_to(struct wgt_aead *a, struct wgt_noise_keypair *kp,
+			     const uint8_t *buf, size_t len, uint8_t *dst, uint64_t now,
+			     size_t *ret_payload_len);
 
 #endif
