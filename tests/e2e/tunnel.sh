@@ -92,10 +92,12 @@ else
 fi
 
 # impl_extra IMPL: sets EXTRA to the flags this implementation takes beyond wireguard-go's.
+# WGT_E2E_WGATE_ARGS adds flags for wgate only (say --no-tun-offload), for the offload matrix.
 impl_extra() {
 	EXTRA=()
 	if impl_is_wgate "$1"; then
-		EXTRA=(--tun-threads "$THREADS")
+		# shellcheck disable=SC2206 # word splitting of the flag list is intended
+		EXTRA=(--tun-threads "$THREADS" ${WGT_E2E_WGATE_ARGS:-})
 	fi
 }
 
