@@ -15,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-PACKAGES=(gcc meson ninja-build pkg-config libssl-dev libev-dev libjemalloc-dev check liburcu-dev
+PACKAGES=(gcc meson ninja-build pkg-config libssl-dev libev-dev libjemalloc-dev check liburcu-dev libmnl-dev
 	wireguard-tools iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do

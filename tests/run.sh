@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
 	gcc meson ninja-build pkg-config python3
-	libssl-dev libev-dev libjemalloc-dev check liburcu-dev
+	libssl-dev libev-dev libjemalloc-dev check liburcu-dev libmnl-dev
 	clang libclang-rt-14-dev
 	wireguard-go wireguard-tools iproute2 iputils-ping iperf3
 )
