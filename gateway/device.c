@@ -16,6 +16,8 @@
 #include "common/ratelimiter.h"
 #include "common/ring.h"
 #include "crypto/aead.h"
+#include "io/offload.h"
+#include "io/rtnl.h"
 #include "io/tun.h"
 #include "io/udp.h"
 #include "gateway/device.h"
@@ -58,6 +60,29 @@ static void slow_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	wgt_ratelimiter_gc(dev->ratelimiter, wgt_now_ns());
 }
 
+/* SIGUSR1: per-worker counters to the log, for benchmarks and debugging. */
+static void stats_cb(struct ev_loop *loop, ev_signal *sw, int revents)
+{
+	struct wgt_device *dev = wgt_container_of(sw, struct wgt_device, sigusr1);
+
+	for (unsigned i = 0; i < dev->n_workers; i++) {
+		struct wgt_worker_stats *s = &dev->workers[i].stats;
+
+#define V(f) (unsigned long long)atomic_load_explicit(&s->f, memory_order_relaxed)
+		wgt_info("worker %u: rx %llu packets %llu bytes, tx %llu packets %llu bytes; "
+			 "drops: invalid %llu no-keypair %llu auth %llu replay %llu source %llu "
+			 "no-route %llu no-endpoint %llu send %llu malformed %llu ring %llu tun %llu",
+			 i, V(rx_packets), V(rx_bytes), V(tx_packets), V(tx_bytes), V(rx_invalid),
+			 V(rx_no_keypair), V(rx_auth_failed), V(rx_replayed), V(rx_bad_source),
+			 V(tx_no_route), V(tx_no_endpoint), V(tx_send_errors), V(tx_malformed),
+			 V(ring_full), V(tun_write_errors));
+#undef V
+	}
+	wgt_info("control: %zu peers, peer cap hits %llu, staged drops %llu, cookie replies %llu",
+		 dev->n_peers, (unsigned long long)dev->peers_cap_hits,
+		 (unsigned long long)dev->staged_drops, (unsigned long long)dev->under_load_cookies);
+}
+
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	wgt_info("signal %d, shutting down", w->signum);
@@ -87,6 +112,33 @@ static void close_fds(int *fds, unsigned n)
 		}
 }
 
+/* Control thread only. UDP_SEGMENT and UDP_GRO on every socket, as asked and offered. */
+static void setup_socket_offloads(struct wgt_device *dev, const int *fds4, const int *fds6)
+{
+	unsigned common = WGT_UDP_GSO | WGT_UDP_GRO;
+
+	for (unsigned i = 0; i < dev->n_workers; i++) {
+		int fds[2] = { fds4[i], fds6[i] };
+
+		for (int k = 0; k < 2; k++) {
+			unsigned f = 0;
+
+			if (fds[k] < 0)
+				continue;
+			if (wgt_udp_probe_features(fds[k], &f))
+				f = 0;
+			if (!dev->want_gro || !(f & WGT_UDP_GRO)) {
+				if (f & WGT_UDP_GRO)
+					wgt_udp_set_gro(fds[k], false);
+				f &= ~(unsigned)WGT_UDP_GRO;
+			}
+			common &= f;
+		}
+	}
+	dev->udp_gso = dev->want_gso && (common & WGT_UDP_GSO);
+	dev->udp_gro = dev->want_gro && (common & WGT_UDP_GRO);
+}
+
 static int open_sockets(struct wgt_device *dev, uint16_t port, int *fds4, int *fds6,
 			uint16_t *ret_port)
 {
@@ -98,6 +150,8 @@ static int open_sockets(struct wgt_device *dev, uint16_t port, int *fds4, int *f
 			fds6[i] = -1;
 		r = wgt_udp_open_group(AF_INET, port, dev->fwmark, dev->n_workers, fds4, ret_port);
 	}
+	if (!r)
+		setup_socket_offloads(dev, fds4, fds6);
 	return r;
 }
 
@@ -248,10 +302,33 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 		wgt_err("cannot create TUN device %s: %s", cfg->ifname, strerror(-r));
 		goto err;
 	}
-	r = wgt_tun_set_offload(tun_fds[0], 0);
-	if (r)
+	dev->want_gso = !cfg->no_udp_gso;
+	dev->want_gro = !cfg->no_udp_gro;
+	if (cfg->no_tun_offload)
+		r = wgt_tun_set_offload(tun_fds[0], 0);
+	else
+		r = wgt_tun_probe_offloads(tun_fds[0], &dev->tun_offloads);
+	if (r) {
+		wgt_err("cannot set the offloads of %s: %s", dev->ifname, strerror(-r));
 		goto err;
+	}
 	wgt_tun_set_mtu(dev->ifname, WGT_DEFAULT_MTU);
+	if (dev->tun_offloads & (WGT_TUN_OFFLOAD_TSO4 | WGT_TUN_OFFLOAD_USO4)) {
+		unsigned ifindex;
+
+		/* A super-packet must split into no more segments than a worker holds. */
+		r = wgt_tun_get_ifindex(dev->ifname, &ifindex);
+		if (!r)
+			r = wgt_rtnl_set_gso_max_segs(ifindex, WGT_OFFLOAD_MAX_SEGS);
+		if (r) {
+			wgt_warn("%s: cannot cap GSO segments (%s): TUN offloads off", dev->ifname,
+				 strerror(-r));
+			dev->tun_offloads = 0;
+			r = wgt_tun_set_offload(tun_fds[0], 0);
+			if (r)
+				goto err;
+		}
+	}
 	r = open_sockets(dev, 0, dev->udp4, dev->udp6, &dev->listen_port);
 	if (r) {
 		wgt_err("cannot open UDP sockets: %s", strerror(-r));
@@ -280,14 +357,20 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 	ev_signal_start(loop, &dev->sigint);
 	ev_signal_init(&dev->sigterm, signal_cb, SIGTERM);
 	ev_signal_start(loop, &dev->sigterm);
+	ev_signal_init(&dev->sigusr1, stats_cb, SIGUSR1);
+	ev_signal_start(loop, &dev->sigusr1);
 
 	r = wgt_uapi_server_open(loop, cfg->uapi_dir, dev->ifname, &uapi_handler, dev, &dev->uapi);
 	if (r) {
 		wgt_err("cannot create the UAPI socket for %s: %s", dev->ifname, strerror(-r));
 		goto err;
 	}
-	wgt_info("%s: %u worker threads, UDP port %u", dev->ifname, dev->n_workers,
-		 dev->listen_port);
+	wgt_info("%s: %u worker threads, UDP port %u; offloads: TUN csum %s tso %s uso %s, "
+		 "UDP gso %s gro %s", dev->ifname, dev->n_workers, dev->listen_port,
+		 dev->tun_offloads & WGT_TUN_OFFLOAD_CSUM ? "on" : "off",
+		 dev->tun_offloads & WGT_TUN_OFFLOAD_TSO4 ? "on" : "off",
+		 dev->tun_offloads & WGT_TUN_OFFLOAD_USO4 ? "on" : "off", dev->udp_gso ? "on" : "off",
+		 dev->udp_gro ? "on" : "off");
 	*ret = dev;
 	return 0;
 err:
@@ -337,6 +420,7 @@ void wgt_device_destroy(struct wgt_device *dev)
 		ev_timer_stop(dev->loop, &dev->slow_tick);
 		ev_signal_stop(dev->loop, &dev->sigint);
 		ev_signal_stop(dev->loop, &dev->sigterm);
+		ev_signal_stop(dev->loop, &dev->sigusr1);
 	}
 	if (dev->workers) {
 		/* No reader is left: what the rings hold is handled, then everything goes. */

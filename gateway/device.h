@@ -167,7 +167,7 @@ struct wgt_worker_cmd {
 struct wgt_worker_stats {
 	_Atomic uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
 	_Atomic uint64_t rx_invalid, rx_no_keypair, rx_auth_failed, rx_replayed, rx_bad_source;
-	_Atomic uint64_t tx_no_route, tx_no_endpoint, tx_send_errors, ring_full;
+	_Atomic uint64_t tx_no_route, tx_no_endpoint, tx_send_errors, tx_malformed, ring_full;
 	_Atomic uint64_t tun_write_errors;
 } __wgt_cacheline_aligned;
 
@@ -197,6 +197,11 @@ struct wgt_device {
 	_Atomic uint32_t mtu;
 	_Atomic bool gone;
 
+	/* Set before the workers start, read-only after. */
+	unsigned tun_offloads;               /* WGT_TUN_OFFLOAD_* enabled on the device */
+	bool udp_gso, udp_gro;               /* in use: asked for and offered by the kernel */
+	bool want_gso, want_gro;             /* asked for (not turned off on the command line) */
+
 	/* Shared with workers (read side). */
 	struct wgt_allowedips *allowedips;
 	struct wgt_index_table index;
@@ -207,7 +212,7 @@ struct wgt_device {
 	ev_io ctrl_io;
 	ev_timer tick;
 	ev_timer slow_tick;
-	ev_signal sigint, sigterm;
+	ev_signal sigint, sigterm, sigusr1;
 	struct wgt_uapi_server *uapi;
 	struct wgt_noise_identity identity;
 	struct wgt_cookie_checker checker;
@@ -234,6 +239,9 @@ struct wgt_device_config {
 	const char *ifname;
 	unsigned n_workers;
 	const char *uapi_dir;      /* NULL: /var/run/wireguard */
+	bool no_tun_offload;       /* --no-tun-offload: plain packets on the TUN queues */
+	bool no_udp_gso;           /* --no-udp-gso: one datagram per send */
+	bool no_udp_gro;           /* --no-udp-gro: one datagram per receive */
 };
 /* Opens the TUN queues, the sockets and the UAPI socket, starts the workers. Returns 0 or -errno. */
 int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,

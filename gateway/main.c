@@ -27,6 +27,7 @@ struct options {
 	const char *uapi_dir;
 	enum wgt_log_level log_level;
 	enum wgt_log_format log_format;
+	bool no_tun_offload, no_udp_gso, no_udp_gro;
 };
 
 static void usage(FILE *f)
@@ -44,6 +45,9 @@ static void usage(FILE *f)
 		"                       socket (1..%d, default: online CPUs)\n"
 		"      --log-level L    error, warn, info (default) or debug\n"
 		"      --log-format F   text (default) or json\n"
+		"      --no-tun-offload plain packets on the TUN queues (no TSO/USO, no coalescing)\n"
+		"      --no-udp-gso     one datagram per UDP send\n"
+		"      --no-udp-gro     one datagram per UDP receive\n"
 		"  -h, --help           this text\n"
 		"      --version        the version\n",
 		WGT_MAX_WORKERS);
@@ -73,13 +77,19 @@ static unsigned default_workers(void)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_THREADS = 256, OPT_VERSION, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_UAPI_DIR };
+	enum {
+		OPT_THREADS = 256, OPT_VERSION, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_UAPI_DIR,
+		OPT_NO_TUN_OFFLOAD, OPT_NO_UDP_GSO, OPT_NO_UDP_GRO,
+	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "tun-threads", required_argument, NULL, OPT_THREADS },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ "uapi-dir", required_argument, NULL, OPT_UAPI_DIR },
+		{ "no-tun-offload", no_argument, NULL, OPT_NO_TUN_OFFLOAD },
+		{ "no-udp-gso", no_argument, NULL, OPT_NO_UDP_GSO },
+		{ "no-udp-gro", no_argument, NULL, OPT_NO_UDP_GRO },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -133,6 +143,15 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_UAPI_DIR:
 			o->uapi_dir = optarg;
+			break;
+		case OPT_NO_TUN_OFFLOAD:
+			o->no_tun_offload = true;
+			break;
+		case OPT_NO_UDP_GSO:
+			o->no_udp_gso = true;
+			break;
+		case OPT_NO_UDP_GRO:
+			o->no_udp_gro = true;
 			break;
 		case ':':
 			bad_usage("option '%s' needs an argument", argv[optind - 1]);
@@ -228,6 +247,9 @@ int main(int argc, char **argv)
 	cfg.ifname = o.ifname;
 	cfg.n_workers = o.n_workers;
 	cfg.uapi_dir = o.uapi_dir;
+	cfg.no_tun_offload = o.no_tun_offload;
+	cfg.no_udp_gso = o.no_udp_gso;
+	cfg.no_udp_gro = o.no_udp_gro;
 	r = wgt_device_create(loop, &cfg, &dev);
 	if (r)
 		goto fail;

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/* The receive path of a worker: UDP GRO reads, decryption, cryptokey routing, coalesced TUN writes. */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "common/allowedips.h"
+#include "common/log.h"
+#include "common/ring.h"
+#include "crypto/transport.h"
+#include "gateway/worker_pvt.h"
+
+static struct wgt_log_ratelimit recv_log_rl = WGT_LOG_RATELIMIT_INIT;
+
+static const uint8_t *src_addr(const uint8_t *pkt, size_t len, int *ret_family, size_t *ret_len)
+{
+	if (len >= 20 && pkt[0] >> 4 == 4) {
+		size_t tot = (size_t)pkt[2] << 8 | pkt[3];
+
+		if (tot < 20 || tot > len)
+			return NULL;
+		*ret_family = AF_INET;
+		*ret_len = tot;
+		return pkt + 12;
+	}
+	if (len >= 40 && pkt[0] >> 4 == 6) {
+		size_t tot = 40 + ((size_t)pkt[4] << 8 | pkt[5]);
+
+		if (tot > len)
+			return NULL;
+		*ret_family = AF_INET6;
+		*ret_len = tot;
+		return pkt + 8;
+	}
+	return NULL;
+}
+
+/* Worker-owned. One TUN write (virtio-net header included), waiting for room if needed. */
+static void tun_write(struct wgt_worker *w, const struct iovec *iov)
+{
+	for (int tries = 0; tries < WORKER_SEND_RETRIES; tries++) {
+		ssize_t r = wgt_tun_write(w->tun_fd, iov->iov_base, iov->iov_len);
+
+		if (r >= 0)
+			return;
+		if (r == -EBADFD) {
+			wgt_worker_device_gone(w);
+			return;
+		}
+		if (r != -EAGAIN)
+			break;
+		wgt_worker_wait_writable(w->tun_fd);
+	}
+	wgt_worker_stat_inc(&w->stats.tun_write_errors, 1);
+}
+
+/* Worker-owned. Writes the decrypted packets, coalesced when the TUN device takes GSO. */
+static void flush_tun(struct wgt_worker *w, unsigned n)
+{
+	struct wgt_worker_data *d = w->data;
+	struct wgt_device *dev = w->dev;
+	unsigned nw;
+
+	if (!n)
+		return;
+	if (dev->tun_offloads & (WGT_TUN_OFFLOAD_TSO4 | WGT_TUN_OFFLOAD_TSO6)) {
+		nw = wgt_offload_coalesce(d->out_pkts, n,
+					  dev->tun_offloads & WGT_TUN_OFFLOAD_USO4, d->writes);
+	} else {
+		for (unsigned i = 0; i < n; i++) {
+			memset(d->out_pkts[i].data - WGT_TUN_VNET_HDR_LEN, 0, WGT_TUN_VNET_HDR_LEN);
+			d->writes[i].iov_base = d->out_pkts[i].data - WGT_TUN_VNET_HDR_LEN;
+			d->writes[i].iov_len = WGT_TUN_VNET_HDR_LEN + d->out_pkts[i].len;
+		}
+		nw = n;
+	}
+	for (unsigned i = 0; i < nw; i++)
+		tun_write(w, &d->writes[i]);
+}
+
+/*
+ * Worker-owned. One data message: decrypt into the next output slot, check
+ * the replay window, roam, check the inner source. Returns true when a
+ * packet for the TUN device was added.
+ */
+static bool receive_data(struct wgt_worker *w, const uint8_t *buf, size_t len,
+			 const union wgt_sockaddr *src, const struct wgt_udp_rx_info *info,
+			 unsigned slot)
+{
+	struct wgt_worker_data *d = w->data;
+	struct wgt_device *dev = w->dev;
+	uint32_t index = le32toh(((const struct wgt_msg_data *)buf)->receiver_index);
+	uint8_t *out = d->out[slot] + WGT_PKT_HEADROOM;
+	struct wgt_noise_keypair *kp;
+	enum wgt_index_kind kind;
+	struct wgt_peer *peer;
+	size_t plen, ilen;
+	const uint8_t *isrc;
+	int family, r;
+
+	kp = wgt_index_lookup(&dev->index, index, &kind);
+	if (unlikely(!kp || kind != WGT_INDEX_KEYPAIR || kp->local_index != index)) {
+		wgt_worker_stat_inc(&w->stats.rx_no_keypair, 1);
+		return false;
+	}
+	peer = kp->owner;
+	r = wgt_transport_decrypt_to(w->aead, kp, buf, len, out, d->now, &plen);
+	if (unlikely(r)) {
+		if (r == -ESTALE)
+			wgt_worker_stat_inc(&w->stats.rx_replayed, 1);
+		else
+			wgt_worker_stat_inc(&w->stats.rx_auth_failed, 1);
+		return false;
+	}
+	wgt_peer_roam(peer, src, info->has_local ? &info->local : NULL, info->ifindex);
+	wgt_peer_count_rx(peer, w->id, len);
+	wgt_worker_stat_inc(&w->stats.rx_packets, 1);
+	wgt_worker_stat_inc(&w->stats.rx_bytes, len);
+	if (unlikely(kp == atomic_load_explicit(&peer->keypairs.next, memory_order_relaxed))) {
+		struct wgt_ctrl_msg m = { .kind = WGT_CTRL_KEY_CONFIRMED, .peer = peer, .kp = kp };
+
+		wgt_worker_push_urgent(w, &m);
+	} else if (unlikely(kp == atomic_load_explicit(&peer->keypairs.current,
+						       memory_order_relaxed) &&
+			    wgt_timers_should_rekey_on_receive(kp->is_initiator, kp->birth, d->now) &&
+			    !atomic_exchange_explicit(&peer->rekey_on_receive_asked, true,
+						      memory_order_relaxed))) {
+		struct wgt_ctrl_msg m = { .kind = WGT_CTRL_WANT_HANDSHAKE_ON_RECEIVE, .peer = peer };
+
+		wgt_worker_push_urgent(w, &m);
+	}
+	if (!plen) {
+		wgt_worker_peer_events(w, peer, 1U << WGT_TIMER_EV_AUTH_RECEIVED |
+							1U << WGT_TIMER_EV_AUTH_TRAVERSAL);
+		return false;
+	}
+	wgt_worker_peer_events(w, peer, 1U << WGT_TIMER_EV_AUTH_RECEIVED |
+						1U << WGT_TIMER_EV_AUTH_TRAVERSAL |
+						1U << WGT_TIMER_EV_DATA_RECEIVED);
+	isrc = src_addr(out, plen, &family, &ilen);
+	if (unlikely(!isrc)) {
+		wgt_worker_stat_inc(&w->stats.rx_invalid, 1);
+		return false;
+	}
+	/* Cryptokey routing: the inner source must be one of the peer's allowed IPs. */
+	if (unlikely(wgt_allowedips_lookup(dev->allowedips, family, isrc) != peer)) {
+		wgt_worker_stat_inc(&w->stats.rx_bad_source, 1);
+		if (wgt_log_enabled(WGT_LOG_DEBUG) && wgt_log_ratelimit_ok(&recv_log_rl, d->now)) {
+			char name[12];
+
+			wgt_peer_name(peer, name);
+			wgt_dbg("peer %s: packet with a source outside its allowed IPs", name);
+		}
+		return false;
+	}
+	d->out_pkts[slot].data = out;
+	d->out_pkts[slot].len = ilen;
+	d->out_pkts[slot].cap = WORKER_SLOT_SIZE - WGT_PKT_HEADROOM - 16;
+	return true;
+}
+
+/* Worker-owned. A handshake message goes to the control thread with its addresses. */
+static void to_control(struct wgt_worker *w, const uint8_t *buf, size_t len,
+		       const union wgt_sockaddr *src, const struct wgt_udp_rx_info *info)
+{
+	struct wgt_ctrl_msg *m = wgt_ring_reserve(w->to_ctrl);
+
+	if (!m) {
+		wgt_worker_stat_inc(&w->stats.ring_full, 1);
+		return;
+	}
+	m->kind = WGT_CTRL_HANDSHAKE;
+	m->len = (uint16_t)len;
+	memcpy(m->data, buf, len);
+	m->src = *src;
+	if (info->has_local)
+		m->local = info->local;
+	else
+		memset(&m->local, 0, sizeof(m->local));
+	m->ifindex = info->ifindex;
+	wgt_ring_commit(w->to_ctrl);
+	wgt_device_wake_ctrl(w->dev);
+}
+
+/* Worker-owned. Receives a batch on fd and handles it. Returns datagram batches read. */
+unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd)
+{
+	struct wgt_worker_data *d = w->data;
+	unsigned nout = 0;
+	int n;
+
+	if (fd < 0)
+		return 0;
+	for (unsigned i = 0; i < WORKER_RX_MSGS; i++) {
+		memset(&d->rx_msgs[i], 0, sizeof(d->rx_msgs[i]));
+		d->rx_iov[i].iov_base = d->rx[i];
+		d->rx_iov[i].iov_len = 65535;
+		d->rx_msgs[i].msg_hdr.msg_name = &d->rx_names[i];
+		d->rx_msgs[i].msg_hdr.msg_namelen = sizeof(d->rx_names[i]);
+		d->rx_msgs[i].msg_hdr.msg_iov = &d->rx_iov[i];
+		d->rx_msgs[i].msg_hdr.msg_iovlen = 1;
+		d->rx_msgs[i].msg_hdr.msg_control = d->rx_ctl[i].buf;
+		d->rx_msgs[i].msg_hdr.msg_controllen = sizeof(d->rx_ctl[i].buf);
+	}
+	n = wgt_udp_recv_batch(fd, d->rx_msgs, WORKER_RX_MSGS);
+	if (n <= 0)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		const union wgt_sockaddr *src = &d->rx_names[i];
+		size_t total = d->rx_msgs[i].msg_len, seg;
+		struct wgt_udp_rx_info info;
+
+		if (wgt_udp_rx_info_parse(&d->rx_msgs[i].msg_hdr, &info)) {
+			wgt_worker_stat_inc(&w->stats.rx_invalid, 1);
+			continue;
+		}
+		/* With UDP_GRO one read holds datagrams of gso_size bytes, the last maybe shorter. */
+		seg = info.gso_size ? info.gso_size : total;
+		for (size_t off = 0; off < total; off += seg) {
+			const uint8_t *buf = d->rx[i] + off;
+			size_t len = WGT_MIN(seg, total - off);
+			enum wgt_message_type type = wgt_msg_classify(buf, len);
+
+			if (likely(type == WGT_MSG_DATA)) {
+				if (receive_data(w, buf, len, src, &info, nout) &&
+				    ++nout == WORKER_RX_OUT) {
+					flush_tun(w, nout);
+					nout = 0;
+				}
+			} else if (type != WGT_MSG_INVALID) {
+				to_control(w, buf, len, src, &info);
+			} else {
+				wgt_worker_stat_inc(&w->stats.rx_invalid, 1);
+			}
+		}
+	}
+	flush_tun(w, nout);
+	return (unsigned)n;
+}

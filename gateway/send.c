@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/* The send path of a worker: TUN reads, TSO/USO split, routing, encryption, UDP GSO sends. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/virtio_net.h>
+
+#include "common/allowedips.h"
+#include "common/log.h"
+#include "crypto/transport.h"
+#include "gateway/worker_pvt.h"
+
+static struct wgt_log_ratelimit send_log_rl = WGT_LOG_RATELIMIT_INIT;
+
+/* Most bytes one UDP_SEGMENT send may carry: the IP length field of the super-packet. */
+#define GSO_MAX_BYTES (65535 - 40 - 8)
+
+/* Worker-owned. Hands a packet without a session to the control thread, in order. */
+static void stage(struct wgt_worker *w, struct wgt_peer *peer, const uint8_t *pkt, size_t len)
+{
+	size_t cap = WGT_PKT_HEADROOM + len + WGT_PKT_TAILROOM;
+	struct wgt_staged *s = malloc(sizeof(*s) + cap);
+	struct wgt_ctrl_msg m;
+
+	if (!s) {
+		wgt_worker_stat_inc(&w->stats.ring_full, 1);
+		return;
+	}
+	s->len = (uint32_t)len;
+	s->cap = (uint32_t)cap;
+	memcpy(s->buf + WGT_PKT_HEADROOM, pkt, len);
+	m.kind = WGT_CTRL_STAGE;
+	m.peer = peer;
+	m.staged = s;
+	atomic_fetch_add_explicit(&peer->staged_inflight, 1, memory_order_relaxed);
+	if (!wgt_worker_push_urgent(w, &m)) {
+		atomic_fetch_sub_explicit(&peer->staged_inflight, 1, memory_order_relaxed);
+		free(s);
+	}
+}
+
+static const uint8_t *dst_addr(const uint8_t *pkt, size_t len, int *ret_family)
+{
+	if (len >= 20 && pkt[0] >> 4 == 4) {
+		*ret_family = AF_INET;
+		return pkt + 16;
+	}
+	if (len >= 40 && pkt[0] >> 4 == 6) {
+		*ret_family = AF_INET6;
+		return pkt + 24;
+	}
+	return NULL;
+}
+
+/*
+ * Worker-owned. Fills the pool with plaintext packets from the TUN queue:
+ * a plain packet is one message, a super-packet is split into the slots
+ * after the one it was read into (which then moves behind them).
+ * Returns the number of messages; *ret_reads counts the reads.
+ */
+static unsigned read_tun(struct wgt_worker *w, unsigned *ret_reads)
+{
+	struct wgt_worker_data *d = w->data;
+	uint8_t *segs[WGT_OFFLOAD_MAX_SEGS];
+	uint16_t lens[WGT_OFFLOAD_MAX_SEGS];
+	unsigned n = 0, reads = 0;
+
+	while (reads < WORKER_TX_READS && n + 1 + WGT_OFFLOAD_MAX_SEGS <= WORKER_TX_POOL) {
+		uint8_t *buf = d->tx[n];
+		ssize_t r = wgt_tun_read(w->tun_fd, buf + WORKER_VNET_OFF,
+					 WORKER_SLOT_SIZE - WORKER_VNET_OFF - WGT_PKT_TAILROOM - 16);
+		const struct virtio_net_hdr *vh = (const void *)(buf + WORKER_VNET_OFF);
+		int k;
+
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			if (r == -EBADFD)
+				wgt_worker_device_gone(w);
+			break;
+		}
+		reads++;
+		if ((size_t)r <= WGT_TUN_VNET_HDR_LEN)
+			continue;
+		if (vh->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+			if (unlikely(vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+			    wgt_offload_csum_complete(buf + WORKER_VNET_OFF, (size_t)r)) {
+				wgt_worker_stat_inc(&w->stats.tx_malformed, 1);
+				continue;
+			}
+			d->tx_len[n++] = (uint32_t)r - WGT_TUN_VNET_HDR_LEN;
+			continue;
+		}
+		for (unsigned i = 0; i < WGT_OFFLOAD_MAX_SEGS; i++)
+			segs[i] = d->tx[n + 1 + i] + WGT_PKT_HEADROOM;
+		k = wgt_offload_split(buf + WORKER_VNET_OFF, (size_t)r, segs,
+				      WORKER_SLOT_SIZE - WGT_PKT_HEADROOM - WGT_PKT_TAILROOM - 16,
+				      WGT_OFFLOAD_MAX_SEGS, lens);
+		if (unlikely(k < 0)) {
+			wgt_worker_stat_inc(&w->stats.tx_malformed, 1);
+			continue;
+		}
+		/* The read slot goes behind the segments, free for the next read. */
+		memmove(&d->tx[n], &d->tx[n + 1], (size_t)k * sizeof(d->tx[0]));
+		d->tx[n + (unsigned)k] = buf;
+		for (int i = 0; i < k; i++)
+			d->tx_len[n + (unsigned)i] = lens[i];
+		n += (unsigned)k;
+	}
+	*ret_reads = reads;
+	return n;
+}
+
+/* Worker-owned. Routes and encrypts message i in place; false when it does not go out now. */
+static bool encrypt_one(struct wgt_worker *w, unsigned i, struct wgt_peer **cache_peer,
+			const uint8_t **cache_dst, int *cache_family)
+{
+	struct wgt_worker_data *d = w->data;
+	struct wgt_device *dev = w->dev;
+	uint8_t *buf = d->tx[i];
+	size_t len = d->tx_len[i], out;
+	struct wgt_noise_keypair *kp;
+	struct wgt_peer *peer;
+	const uint8_t *dst;
+	int family, r;
+
+	dst = dst_addr(buf + WGT_PKT_HEADROOM, len, &family);
+	if (unlikely(!dst))
+		return false;
+	/* Segments of one super-packet share their destination: route once. */
+	if (*cache_dst && family == *cache_family &&
+	    !memcmp(dst, *cache_dst, family == AF_INET ? 4 : 16)) {
+		peer = *cache_peer;
+	} else {
+		peer = wgt_allowedips_lookup(dev->allowedips, family, dst);
+		*cache_peer = peer;
+		*cache_dst = dst;
+		*cache_family = family;
+	}
+	if (unlikely(!peer)) {
+		wgt_worker_stat_inc(&w->stats.tx_no_route, 1);
+		return false;
+	}
+	/* S1: pairs with S2 in peer_timers.c: once 0, every staged packet is out. */
+	kp = atomic_load_explicit(&peer->keypairs.current, memory_order_acquire);
+	if (unlikely(atomic_load_explicit(&peer->staged_inflight, memory_order_acquire) || !kp))
+		goto stage;
+	r = wgt_transport_encrypt(w->aead, kp, buf, len, WORKER_SLOT_SIZE,
+				  atomic_load_explicit(&dev->mtu, memory_order_relaxed), d->now, &out);
+	if (unlikely(r)) {
+		if (r == -EKEYEXPIRED)
+			goto stage;
+		return false;
+	}
+	d->tx_peer[i] = peer;
+	d->tx_kp[i] = kp;
+	d->tx_len[i] = (uint32_t)out;
+	return true;
+stage:
+	stage(w, peer, buf + WGT_PKT_HEADROOM, len);
+	wgt_worker_want_handshake(w, peer, WGT_CTRL_WANT_HANDSHAKE);
+	return false;
+}
+
+/*
+ * Worker-owned. Groups messages [i, ...) for one UDP_SEGMENT send: same
+ * peer, equal lengths (the last may be shorter), at most 64 segments and
+ * GSO_MAX_BYTES. Returns the index after the group.
+ */
+static unsigned group_end(struct wgt_worker_data *d, unsigned i, unsigned n, bool gso)
+{
+	uint32_t seg = d->tx_len[i];
+	size_t bytes = seg;
+	unsigned j = i + 1;
+
+	if (!gso)
+		return j;
+	while (j < n && d->tx_peer[j] == d->tx_peer[i] && j - i < WGT_UDP_MAX_SEGMENTS &&
+	       d->tx_len[j] <= seg && bytes + d->tx_len[j] <= GSO_MAX_BYTES) {
+		bytes += d->tx_len[j];
+		if (d->tx_len[j++] < seg)
+			break;
+	}
+	return j;
+}
+
+/* Worker-owned. Sends group g's segments one datagram at a time (GSO refused). */
+static bool send_unsegmented(struct wgt_worker *w, int fd, struct mmsghdr *m)
+{
+	struct msghdr h = m->msg_hdr;
+	bool ok = true;
+
+	for (size_t k = 0; k < m->msg_hdr.msg_iovlen; k++) {
+		struct mmsghdr one = { .msg_hdr = h };
+
+		one.msg_hdr.msg_iov = &m->msg_hdr.msg_iov[k];
+		one.msg_hdr.msg_iovlen = 1;
+		one.msg_hdr.msg_control = NULL;
+		one.msg_hdr.msg_controllen = 0;
+		if (wgt_udp_send_batch(fd, &one, 1) != 1)
+			ok = false;
+	}
+	return ok;
+}
+
+/*
+ * Worker-owned. Sends groups [0, ng) that share fd; marks each sent or not.
+ * A full socket waits for room; EIO on a segmented send turns GSO off for
+ * this socket (logged once) and resends the group datagram by datagram.
+ */
+static void send_groups(struct wgt_worker *w, int fd, unsigned g0, unsigned ng)
+{
+	struct wgt_worker_data *d = w->data;
+	unsigned done = 0, tries = 0;
+
+	while (done < ng) {
+		struct mmsghdr *m = &d->tx_msgs[g0 + done];
+		int r = wgt_udp_send_batch(fd, m, ng - done);
+
+		if (r > 0) {
+			for (int k = 0; k < r; k++)
+				d->tx_sent[g0 + done + (unsigned)k] = true;
+			done += (unsigned)r;
+			tries = 0;
+			continue;
+		}
+		if (r == -EAGAIN && ++tries < WORKER_SEND_RETRIES) {
+			wgt_worker_wait_writable(fd);
+			continue;
+		}
+		if (r == -EIO && m->msg_hdr.msg_iovlen > 1) {
+			bool v6 = fd == w->udp_fd[1];
+
+			if (d->gso[v6]) {
+				d->gso[v6] = false;
+				wgt_warn("worker %u: the kernel refused a UDP GSO send (EIO): "
+					 "GSO off for this socket", w->id);
+			}
+			d->tx_sent[g0 + done] = send_unsegmented(w, fd, m);
+			done++;
+			continue;
+		}
+		if (r == -EINVAL && m->msg_hdr.msg_controllen) {
+			/* A cached source address that is no longer ours: let routing choose. */
+			wgt_peer_clear_endpoint_src(d->tx_peer[d->tx_first[g0 + done]]);
+			m->msg_hdr.msg_control = NULL;
+			m->msg_hdr.msg_controllen = 0;
+			if (m->msg_hdr.msg_iovlen > 1) {
+				d->tx_sent[g0 + done] = send_unsegmented(w, fd, m);
+				done++;
+			}
+			continue;
+		}
+		wgt_worker_stat_inc(&w->stats.tx_send_errors, 1);
+		if (wgt_log_ratelimit_ok(&send_log_rl, d->now))
+			wgt_warn("worker %u: send: %s", w->id, strerror(-r));
+		d->tx_sent[g0 + done++] = false;
+		tries = 0;
+	}
+}
+
+/* Worker-owned. Builds group g from messages [i, j) to ep. */
+static void build_group(struct wgt_worker *w, unsigned g, unsigned i, unsigned j,
+			const struct wgt_endpoint *ep)
+{
+	struct wgt_worker_data *d = w->data;
+	struct msghdr *h = &d->tx_msgs[g].msg_hdr;
+	bool v6 = ep->addr.sa.sa_family == AF_INET6;
+
+	for (unsigned k = i; k < j; k++) {
+		d->tx_iov[k].iov_base = d->tx[k];
+		d->tx_iov[k].iov_len = d->tx_len[k];
+	}
+	memset(&d->tx_msgs[g], 0, sizeof(d->tx_msgs[g]));
+	d->tx_names[g] = ep->addr;
+	h->msg_name = &d->tx_names[g];
+	h->msg_namelen = wgt_sockaddr_len(&ep->addr);
+	h->msg_iov = &d->tx_iov[i];
+	h->msg_iovlen = j - i;
+	h->msg_control = d->tx_ctl[g].buf;
+	if (j - i > 1)
+		wgt_udp_cmsg_add_segment(h, sizeof(d->tx_ctl[g].buf), (uint16_t)d->tx_len[i]);
+	if (ep->local.sa.sa_family == ep->addr.sa.sa_family)
+		wgt_udp_cmsg_add_src(h, sizeof(d->tx_ctl[g].buf), &ep->local, ep->ifindex);
+	if (!h->msg_controllen)
+		h->msg_control = NULL;
+	d->tx_fd[g] = w->udp_fd[v6];
+	d->tx_first[g] = i;
+	d->tx_sent[g] = false;
+}
+
+/* Worker-owned. Reads a batch from the TUN queue, encrypts and sends it. Returns TUN reads. */
+unsigned wgt_send_from_tun(struct wgt_worker *w)
+{
+	struct wgt_worker_data *d = w->data;
+	struct wgt_peer *cache_peer = NULL;
+	const uint8_t *cache_dst = NULL;
+	int cache_family = 0;
+	unsigned reads, n, ng = 0;
+
+	n = read_tun(w, &reads);
+	for (unsigned i = 0; i < n; i++)
+		if (!encrypt_one(w, i, &cache_peer, &cache_dst, &cache_family))
+			d->tx_peer[i] = NULL;
+
+	for (unsigned i = 0; i < n;) {
+		struct wgt_peer *peer = d->tx_peer[i];
+		struct wgt_endpoint ep;
+		unsigned j;
+
+		if (!peer) {
+			i++;
+			continue;
+		}
+		wgt_peer_get_endpoint(peer, &ep);
+		if (unlikely(ep.addr.sa.sa_family == AF_UNSPEC ||
+			     w->udp_fd[ep.addr.sa.sa_family == AF_INET6] < 0)) {
+			wgt_worker_stat_inc(&w->stats.tx_no_endpoint, 1);
+			i++;
+			continue;
+		}
+		j = group_end(d, i, n, d->gso[ep.addr.sa.sa_family == AF_INET6]);
+		build_group(w, ng++, i, j, &ep);
+		i = j;
+	}
+
+	/* Runs of groups on one socket go out in one sendmmsg, in read order. */
+	for (unsigned g = 0; g < ng;) {
+		unsigned h = g + 1;
+
+		while (h < ng && d->tx_fd[h] == d->tx_fd[g])
+			h++;
+		send_groups(w, d->tx_fd[g], g, h - g);
+		g = h;
+	}
+
+	for (unsigned g = 0; g < ng; g++) {
+		unsigned i = d->tx_first[g];
+		struct wgt_peer *peer = d->tx_peer[i];
+		struct wgt_noise_keypair *kp = d->tx_kp[i];
+		size_t bytes = 0;
+
+		if (!d->tx_sent[g])
+			continue;
+		for (size_t k = 0; k < d->tx_msgs[g].msg_hdr.msg_iovlen; k++)
+			bytes += d->tx_iov[i + k].iov_len;
+		wgt_peer_count_tx(peer, w->id, bytes);
+		wgt_worker_stat_inc(&w->stats.tx_packets, d->tx_msgs[g].msg_hdr.msg_iovlen);
+		wgt_worker_stat_inc(&w->stats.tx_bytes, bytes);
+		wgt_worker_peer_events(w, peer,
+				       1U << WGT_TIMER_EV_AUTH_TRAVERSAL | 1U << WGT_TIMER_EV_AUTH_SENT |
+					       1U << WGT_TIMER_EV_DATA_SENT);
+		if (unlikely(wgt_timers_should_rekey_on_send(
+			    kp->is_initiator, kp->birth,
+			    atomic_load_explicit(&kp->send_counter, memory_order_relaxed), d->now)))
+			wgt_worker_want_handshake(w, peer, WGT_CTRL_WANT_HANDSHAKE);
+	}
+	return reads;
+}

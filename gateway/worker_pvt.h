@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/* Worker internals shared by the loop (worker.c), the send path (send.c) and the receive path (receive.c). */
+#ifndef WGT_GATEWAY_WORKER_PVT_H
+#define WGT_GATEWAY_WORKER_PVT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "common/endpoint.h"
+#include "io/offload.h"
+#include "io/tun.h"
+#include "io/udp.h"
+#include "gateway/device.h"
+
+/*
+ * Buffers. Every slot holds one packet with room for the data-message
+ * header before it and padding and tag after it; a TUN read lands at
+ * +6 so the virtio-net header ends where the packet starts (+16):
+ *
+ *   | 6 | virtio hdr 10 | IP packet (up to 64 KiB) ...... | pad + tag 32 |
+ *   ^ slot            ^ WGT_PKT_HEADROOM
+ */
+#define WORKER_VNET_OFF (WGT_PKT_HEADROOM - WGT_TUN_VNET_HDR_LEN)
+#define WORKER_SLOT_SIZE (WGT_PKT_HEADROOM + 65535 + WGT_PKT_TAILROOM + 16)
+/* Plaintext packets one send pass may hold: reads are stopped while a full split might not fit. */
+#define WORKER_TX_MSGS 128
+#define WORKER_TX_POOL (WORKER_TX_MSGS + 1 + WGT_OFFLOAD_MAX_SEGS)
+/* TUN reads per send pass, datagram batches per receive pass. */
+#define WORKER_TX_READS 64
+#define WORKER_RX_MSGS 8
+/* Decrypted packets coalesced per batch of TUN writes. */
+#define WORKER_RX_OUT 64
+/* Retries of a full socket or TUN queue (each waits up to 10 ms for room). */
+#define WORKER_SEND_RETRIES 50
+
+union worker_cmsg {
+	struct cmsghdr align;
+	char buf[WGT_UDP_CMSG_SPACE];
+};
+
+/* Worker-owned. Allocated once; nothing on the data path allocates. */
+struct wgt_worker_data {
+	/* send: slots, per-message state, one mmsghdr per GSO group */
+	uint8_t *tx[WORKER_TX_POOL];
+	uint32_t tx_len[WORKER_TX_POOL];
+	struct wgt_peer *tx_peer[WORKER_TX_POOL];
+	struct wgt_noise_keypair *tx_kp[WORKER_TX_POOL];
+	struct iovec tx_iov[WORKER_TX_POOL];
+	struct mmsghdr tx_msgs[WORKER_TX_POOL];
+	union wgt_sockaddr tx_names[WORKER_TX_POOL];
+	union worker_cmsg tx_ctl[WORKER_TX_POOL];
+	int tx_fd[WORKER_TX_POOL];
+	unsigned tx_first[WORKER_TX_POOL];   /* group -> its first message */
+	bool tx_sent[WORKER_TX_POOL];
+
+	/* receive: datagram buffers (64 KiB each for UDP_GRO), decrypted packets */
+	uint8_t *rx[WORKER_RX_MSGS];
+	struct mmsghdr rx_msgs[WORKER_RX_MSGS];
+	struct iovec rx_iov[WORKER_RX_MSGS];
+	union wgt_sockaddr rx_names[WORKER_RX_MSGS];
+	union worker_cmsg rx_ctl[WORKER_RX_MSGS];
+	uint8_t *out[WORKER_RX_OUT];
+	struct wgt_offload_pkt out_pkts[WORKER_RX_OUT];
+	struct iovec writes[WORKER_RX_OUT];
+
+	uint64_t now;
+	bool stop;
+	bool gso[2];                           /* UDP_SEGMENT still usable on udp_fd[0], [1] */
+};
+
+/* worker.c */
+void wgt_worker_stat_inc(_Atomic uint64_t *c, uint64_t n);
+bool wgt_worker_push_urgent(struct wgt_worker *w, const struct wgt_ctrl_msg *m);
+void wgt_worker_peer_events(struct wgt_worker *w, struct wgt_peer *peer, uint32_t bits);
+void wgt_worker_want_handshake(struct wgt_worker *w, struct wgt_peer *peer,
+			       enum wgt_ctrl_msg_kind kind);
+/* Waits (QSBR offline) until fd is writable or 10 ms passed. */
+void wgt_worker_wait_writable(int fd);
+void wgt_worker_device_gone(struct wgt_worker *w);
+
+/* send.c: reads a batch from the TUN queue, encrypts and sends it. Returns TUN reads. */
+unsigned wgt_send_from_tun(struct wgt_worker *w);
+/* receive.c: receives a batch on fd and handles it. Returns datagram batches read. */
+unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd);
+
+#endif
