@@ -24,7 +24,8 @@
  *   ^ slot            ^ WGT_PKT_HEADROOM
  */
 #define WORKER_VNET_OFF (WGT_PKT_HEADROOM - WGT_TUN_VNET_HDR_LEN)
-#define WORKER_SLOT_SIZE (WGT_PKT_HEADROOM + 65535 + WGT_PKT_TAILROOM + 16)
+/* A multiple of 64: aligned_alloc() takes only sizes that are multiples of the alignment. */
+#define WORKER_SLOT_SIZE WGT_ALIGN_UP(WGT_PKT_HEADROOM + 65535 + WGT_PKT_TAILROOM + 16, 64)
 /* Plaintext packets one send pass may hold: reads are stopped while a full split might not fit. */
 #define WORKER_TX_MSGS 128
 #define WORKER_TX_POOL (WORKER_TX_MSGS + 1 + WGT_OFFLOAD_MAX_SEGS)
