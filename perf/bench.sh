@@ -583,26 +583,28 @@ table() {
 
 	# Per-thread CPU: wgate exposes no per-worker packet counters yet, so the CPU time of
 	# each thread during the 4-stream test stands in for "every worker carries load".
-	local any=0 keys
+	# Per run, not a median: which worker is busy changes from run to run.
+	local any=0 r f
 	for c in "${CONFIGS[@]}"; do
 		[[ $c == wgate* ]] || continue
 		for side in A B; do
 			[ "$c" = wgate-wggo ] && [ "$side" = B ] && continue
-			keys=$(cat "$TMP"/res/"$c".* 2>/dev/null |
-				awk -v p="thr$side.tcp4_ab." 'index($1, p) == 1 { print $1 }' | sort -u -V)
-			[ -n "$keys" ] || continue
-			if [ "$any" -eq 0 ]; then
-				echo
-				echo "wgate per-thread CPU seconds during the 4-stream A->B test (threads are unnamed;"
-				echo "main = the control thread, wN = the other threads in TID order; no per-worker"
-				echo "traffic counters are exposed yet):"
-				any=1
-			fi
-			line=$(printf "  %-27s %s:" "$(label_of "$c")" "$side")
-			for k in $keys; do
-				line+=" ${k##*.}=$(median "$k" "$c")"
+			for ((r = 1; r <= RUNS; r++)); do
+				f=$TMP/res/$c.$r
+				grep -q "^thr$side\.tcp4_ab\." "$f" 2>/dev/null || continue
+				if [ "$any" -eq 0 ]; then
+					echo
+					echo "wgate per-thread CPU seconds during the 4-stream A->B test, each run (threads are"
+					echo "unnamed: main = the first thread (control), wN = the others in TID order; busy ="
+					echo "workers with at least 5% of the workers' CPU; no per-worker traffic counters yet):"
+					any=1
+				fi
+				awk -v p="thr$side.tcp4_ab." 'index($1, p) == 1 { print substr($1, length(p) + 1), $2 }' "$f" |
+					sort -V | awk -v l="$(label_of "$c")" -v s="$side" -v r="$r" '
+						{ line = line " " $1 "=" $2; if ($1 != "main") { v[++n] = $2; t += $2 } }
+						END { for (i = 1; i <= n; i++) if (t > 0 && v[i] >= 0.05 * t) busy++
+						      printf "  %-27s %s run %d:%s  (busy: %d of %d)\n", l, s, r, line, busy, n }'
 			done
-			echo "$line"
 		done
 	done
 
