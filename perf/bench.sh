@@ -1,0 +1,666 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Throughput benchmark: iperf3 through a tunnel between two network namespaces, wgate
+# against itself (1, 2, 4 worker threads), against Debian's wireguard-go, and
+# wireguard-go against itself, with the bare veth as the ceiling. See perf/README.md.
+#
+#   ns wgb-a-PID-N                                  ns wgb-b-PID-N
+#   impl A  192.168.242.1:51820  <---- veth ---->  192.168.242.2:51821  impl B
+#   tunnel 10.201.0.1/24 (iperf3 client)           tunnel 10.201.0.2/24 (iperf3 server)
+#
+# Every (configuration, run) pair gets fresh namespaces, keys and daemons; runs go
+# round-robin over the configurations and each figure is the median over the runs.
+#
+# Usage: perf/bench.sh [--quick] [--only CONFIG[,CONFIG...]] (as root)
+# Environment: BENCH_SECONDS (10), BENCH_RUNS (3), WGATE (path to the daemon),
+# BENCH_MIXED_THREADS (wgate's --tun-threads against wireguard-go; default nproc),
+# BENCH_RESULTS (output folder; default perf/results).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ALL_CONFIGS=(raw wgate-t1 wgate-t2 wgate-t4 wgate-wggo wggo)
+DUR=${BENCH_SECONDS:-10}
+RUNS=${BENCH_RUNS:-3}
+RESULTS=${BENCH_RESULTS:-$ROOT/perf/results}
+STEM=latest
+ONLY=
+UP_TIMEOUT=10
+
+usage() {
+	cat <<EOF
+Usage: $0 [--quick] [--only CONFIG[,CONFIG...]]
+
+  --quick      1 run of 3 s per test (smoke test); writes $RESULTS/quick.*
+  --only LIST  run only these configurations, comma separated, out of:
+               ${ALL_CONFIGS[*]}
+
+Environment: BENCH_SECONDS (default 10), BENCH_RUNS (default 3), WGATE (path to the
+daemon; default build/gateway/wgate, else built in build-release/), BENCH_MIXED_THREADS
+(wgate's --tun-threads in wgate-wggo; default nproc), BENCH_RESULTS (output folder).
+EOF
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick)
+		DUR=3
+		RUNS=1
+		STEM=quick
+		;;
+	--only)
+		[ $# -ge 2 ] || { usage >&2; exit 2; }
+		ONLY=$2
+		shift
+		;;
+	--only=*) ONLY=${1#--only=} ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		echo "$0: unknown argument '$1'" >&2
+		usage >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+
+[[ $DUR =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_SECONDS must be a positive integer" >&2; exit 2; }
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_RUNS must be a positive integer" >&2; exit 2; }
+
+CONFIGS=()
+if [ -n "$ONLY" ]; then
+	IFS=, read -r -a wanted <<<"$ONLY"
+	for c in "${wanted[@]}"; do
+		[[ " ${ALL_CONFIGS[*]} " == *" $c "* ]] ||
+			{ echo "$0: unknown configuration '$c' (known: ${ALL_CONFIGS[*]})" >&2; exit 2; }
+		CONFIGS+=("$c")
+	done
+else
+	CONFIGS=("${ALL_CONFIGS[@]}")
+fi
+
+[ "$(id -u)" -eq 0 ] || { echo "$0: needs root (network namespaces, TUN devices)" >&2; exit 1; }
+[ -c /dev/net/tun ] || { echo "$0: /dev/net/tun is missing" >&2; exit 1; }
+
+needs_wgate=0
+for c in "${CONFIGS[@]}"; do
+	[[ $c == wgate* ]] && needs_wgate=1
+done
+
+# Tools, installed from Debian when missing.
+declare -A PKG_OF=([iperf3]=iperf3 [wg]=wireguard-tools [wireguard-go]=wireguard-go
+	[gnuplot]=gnuplot-nox [ip]=iproute2 [ping]=iputils-ping [ss]=iproute2 [jq]=jq
+	[timeout]=coreutils [git]=git)
+if [ "$needs_wgate" -eq 1 ]; then
+	PKG_OF+=([meson]=meson [ninja]=ninja-build [pkg-config]=pkg-config)
+fi
+missing=()
+for tool in "${!PKG_OF[@]}"; do
+	command -v "$tool" >/dev/null || missing+=("${PKG_OF[$tool]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}" >&2
+	apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The daemon: WGATE, else build/gateway/wgate, else a release build in build-release/.
+if [ "$needs_wgate" -eq 1 ]; then
+	if [ -n "${WGATE:-}" ]; then
+		[ -x "$WGATE" ] || { echo "$0: WGATE=$WGATE is not executable" >&2; exit 1; }
+	elif [ -x "$ROOT/build/gateway/wgate" ]; then
+		WGATE=$ROOT/build/gateway/wgate
+	else
+		echo "building wgate in $ROOT/build-release (release)" >&2
+		[ -d "$ROOT/build-release" ] ||
+			meson setup "$ROOT/build-release" "$ROOT" -Dbuildtype=release >&2
+		ninja -C "$ROOT/build-release" gateway/wgate >&2
+		WGATE=$ROOT/build-release/gateway/wgate
+	fi
+	WGATE=$(readlink -f "$WGATE")
+fi
+MIXED_THREADS=${BENCH_MIXED_THREADS:-$(nproc)}
+CLK_TCK=$(getconf CLK_TCK)
+
+TMP=$(mktemp -d /tmp/wgate-bench.XXXXXX)
+umask 077
+: >"$TMP/pids"
+: >"$TMP/netns"
+: >"$TMP/socks"
+
+# Kills what is still alive of what we started, then deletes our namespaces.
+# Each run cleans up after itself; this catches Ctrl-C and failures in between.
+cleanup() {
+	local rc=$? pid ns sock
+
+	set +e
+	while read -r pid; do
+		[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	done <"$TMP/pids"
+	sleep 0.2
+	while read -r pid; do
+		[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	done <"$TMP/pids"
+	while read -r ns; do
+		[ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
+	done <"$TMP/netns"
+	while read -r sock; do
+		[ -n "$sock" ] && [ -S "$sock" ] && rm -f "$sock"
+	done <"$TMP/socks"
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[$(date +%T)] $*" >&2; }
+
+label_of() {
+	case $1 in
+	raw) echo "raw veth (no tunnel)" ;;
+	wgate-t*) echo "wgate<->wgate ${1#wgate-t} thr" ;;
+	wgate-wggo) echo "wgate($MIXED_THREADS thr)<->wggo" ;;
+	wggo) echo "wggo<->wggo" ;;
+	esac
+}
+
+# proc_cpu PID: utime+stime of the whole process (all threads), in clock ticks.
+proc_cpu() {
+	local stat
+
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+	stat=${stat##*) }
+	# After "pid (comm) ", field 3 (state) is word 1: utime and stime are words 12, 13.
+	awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# thread_cpu PID: one "TID COMM TICKS" line per thread.
+thread_cpu() {
+	local t stat comm
+
+	for t in /proc/"$1"/task/*; do
+		stat=$(cat "$t/stat" 2>/dev/null) || continue
+		comm=$(cat "$t/comm" 2>/dev/null) || comm=?
+		comm=${comm// /_}
+		stat=${stat##*) }
+		awk -v tid="${t##*/}" -v c="$comm" '{ print tid, c, $12 + $13 }' <<<"$stat"
+	done | sort -n
+}
+
+# ---------------------------------------------------------------------------------------
+# One configuration, one run. Runs in a subshell with errexit: any failure ends it, its
+# EXIT trap tears down its namespaces and daemons and records the reason in $OUT.
+# ---------------------------------------------------------------------------------------
+run_one() {
+	# Not local: the subshell's EXIT trap runs after this function returned.
+	config=$1 run=$2 tag=$3
+	NS_A=wgb-a-$tag NS_B=wgb-b-$tag
+	VETH_A=wgbva$tag VETH_B=wgbvb$tag IF_A=wgbA$tag IF_B=wgbB$tag
+	ADDR_A=192.168.242.1 ADDR_B=192.168.242.2 TUN_A=10.201.0.1 TUN_B=10.201.0.2
+	PORT_A=51820 PORT_B=51821
+	impl_a= impl_b= thr_a=0 thr_b=0 dst=
+	OUT=$TMP/res/$config.$run
+	D=$TMP/run.$config.$run
+
+	VETH_A=${VETH_A:0:15} VETH_B=${VETH_B:0:15} IF_A=${IF_A:0:15} IF_B=${IF_B:0:15}
+	mkdir -p "$D" "$TMP/res"
+	: >"$OUT"
+	PID_A= PID_B= SRV_PID=
+	case $config in
+	raw) impl_a=none impl_b=none ;;
+	wgate-t*) impl_a=wgate impl_b=wgate thr_a=${config#wgate-t} thr_b=$thr_a ;;
+	wgate-wggo) impl_a=wgate impl_b=wggo thr_a=$MIXED_THREADS ;;
+	wggo) impl_a=wggo impl_b=wggo ;;
+	esac
+
+	# The reason of a failure, for the table; the tail of each log, for the operator.
+	FAIL_REASON="unexpected error (see the messages above)"
+	teardown() {
+		local rc=$? p
+
+		set +e
+		if [ "$rc" -ne 0 ]; then
+			echo "fail $FAIL_REASON" >>"$OUT"
+			{
+				echo "== $config run $run FAILED: $FAIL_REASON"
+				for side in A B; do
+					[ -s "$D/daemon.$side.log" ] || continue
+					echo "---- daemon $side log ($D/daemon.$side.log, last 25 lines) ----"
+					tail -n 25 "$D/daemon.$side.log"
+				done
+				if [ -s "$D/iperf3.err" ]; then
+					echo "---- last iperf3 stderr ----"
+					tail -n 5 "$D/iperf3.err"
+				fi
+			} | tee -a "$TMP/failures" >&2
+		fi
+		for p in $SRV_PID $PID_A $PID_B; do
+			kill "$p" 2>/dev/null
+		done
+		for p in $SRV_PID $PID_A $PID_B; do
+			for _ in $(seq 30); do
+				kill -0 "$p" 2>/dev/null || break
+				sleep 0.1
+			done
+			kill -KILL "$p" 2>/dev/null
+			wait "$p" 2>/dev/null
+		done
+		# Warnings and errors the daemons logged during a run that otherwise passed.
+		for side in A B; do
+			[ -s "$D/daemon.$side.log" ] || continue
+			grep -iE 'warn|error|fail|drop' "$D/daemon.$side.log" |
+				sed -E 's/^[0-9TZ:. -]+//' | sort | uniq -c | sort -rn | head -n 3 |
+				sed "s/^/$config run $run daemon $side: /" >>"$TMP/lognotes"
+		done
+		ip netns del "$NS_A" 2>/dev/null
+		ip netns del "$NS_B" 2>/dev/null
+		rm -f "/var/run/wireguard/$IF_A.sock" "/var/run/wireguard/$IF_B.sock"
+		exit "$rc"
+	}
+	set -E
+	trap teardown EXIT
+	trap 'FAIL_REASON="interrupted"; exit 130' INT TERM
+	trap 'FAIL_REASON="line $LINENO failed: $BASH_COMMAND"' ERR
+
+	fail() {
+		FAIL_REASON=$*
+		exit 1
+	}
+	in_a() { ip netns exec "$NS_A" "$@"; }
+	in_b() { ip netns exec "$NS_B" "$@"; }
+	# wait_for SECONDS COMMAND...: polls COMMAND every 50 ms; returns 1 on timeout.
+	wait_for() {
+		local tries=$(($1 * 20))
+
+		shift
+		until "$@" >/dev/null 2>&1; do
+			tries=$((tries - 1))
+			[ "$tries" -gt 0 ] || return 1
+			sleep 0.05
+		done
+	}
+
+	echo "$NS_A" >>"$TMP/netns"
+	echo "$NS_B" >>"$TMP/netns"
+	echo "/var/run/wireguard/$IF_A.sock" >>"$TMP/socks"
+	echo "/var/run/wireguard/$IF_B.sock" >>"$TMP/socks"
+	ip netns add "$NS_A"
+	ip netns add "$NS_B"
+	in_a ip link set lo up
+	in_b ip link set lo up
+	ip link add "$VETH_A" netns "$NS_A" type veth peer name "$VETH_B" netns "$NS_B"
+	in_a ip addr add "$ADDR_A/24" dev "$VETH_A"
+	in_b ip addr add "$ADDR_B/24" dev "$VETH_B"
+	in_a ip link set "$VETH_A" up
+	in_b ip link set "$VETH_B" up
+
+	# start_daemon SIDE NS IMPL IFNAME THREADS: sets PID_<SIDE>.
+	start_daemon() {
+		local side=$1 ns=$2 impl=$3 ifname=$4 thr=$5 pid
+
+		case $impl in
+		wgate) ip netns exec "$ns" "$WGATE" -f --tun-threads "$thr" "$ifname" \
+			>"$D/daemon.$side.log" 2>&1 &
+			;;
+		wggo) ip netns exec "$ns" wireguard-go -f "$ifname" >"$D/daemon.$side.log" 2>&1 & ;;
+		esac
+		pid=$!
+		echo "$pid" >>"$TMP/pids"
+		printf -v "PID_$side" %s "$pid"
+	}
+	uapi_ready() {
+		[ -S "/var/run/wireguard/$2.sock" ] && ip netns exec "$1" wg show "$2"
+	}
+	# bring_up SIDE NS PID IFNAME KEY PORT TUN PEER_PUB PEER_ADDR PEER_PORT PEER_TUN
+	bring_up() {
+		local side=$1 ns=$2 pid=$3 ifname=$4 key=$5 port=$6 tun=$7
+		local peer_pub=$8 peer_addr=$9 peer_port=${10} peer_tun=${11}
+
+		local tries=$((UP_TIMEOUT * 20))
+
+		until uapi_ready "$ns" "$ifname" >/dev/null 2>&1; do
+			kill -0 "$pid" 2>/dev/null ||
+				fail "side $side: the daemon exited before its UAPI socket was ready"
+			tries=$((tries - 1))
+			[ "$tries" -gt 0 ] ||
+				fail "side $side: no UAPI socket /var/run/wireguard/$ifname.sock within ${UP_TIMEOUT}s"
+			sleep 0.05
+		done
+		ip netns exec "$ns" wg set "$ifname" private-key "$key" listen-port "$port" \
+			peer "$peer_pub" allowed-ips "$peer_tun/32" endpoint "$peer_addr:$peer_port" ||
+			fail "side $side: wg set failed"
+		ip netns exec "$ns" ip addr add "$tun/24" dev "$ifname"
+		ip netns exec "$ns" ip link set "$ifname" mtu 1420 up
+	}
+
+	if [ "$impl_a" = none ]; then
+		dst=$ADDR_B
+	else
+		wg genkey >"$D/a.key"
+		wg genkey >"$D/b.key"
+		start_daemon A "$NS_A" "$impl_a" "$IF_A" "$thr_a"
+		start_daemon B "$NS_B" "$impl_b" "$IF_B" "$thr_b"
+		bring_up A "$NS_A" "$PID_A" "$IF_A" "$D/a.key" "$PORT_A" "$TUN_A" \
+			"$(wg pubkey <"$D/b.key")" "$ADDR_B" "$PORT_B" "$TUN_B"
+		bring_up B "$NS_B" "$PID_B" "$IF_B" "$D/b.key" "$PORT_B" "$TUN_B" \
+			"$(wg pubkey <"$D/a.key")" "$ADDR_A" "$PORT_A" "$TUN_A"
+		tunnel_up() { in_a ping -c 1 -W 1 "$TUN_B"; }
+		wait_for "$UP_TIMEOUT" tunnel_up ||
+			fail "tunnel did not come up within ${UP_TIMEOUT}s (ping $TUN_A -> $TUN_B)"
+		dst=$TUN_B
+	fi
+
+	daemons_alive() {
+		local side pid
+
+		for side in A B; do
+			pid=PID_$side
+			pid=${!pid}
+			[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null ||
+				fail "daemon $side died during $1 (pid $pid)"
+		done
+	}
+	snap_cpu() {
+		local side pid
+
+		for side in A B; do
+			pid=PID_$side
+			pid=${!pid}
+			[ -n "$pid" ] || continue
+			proc_cpu "$pid" >"$D/cpu.$side.$1"
+			thread_cpu "$pid" >"$D/thr.$side.$1"
+		done
+	}
+	# record KEY VALUE
+	record() { echo "$1 $2" >>"$OUT"; }
+
+	# measure NAME IPERF3-ARGS...: one iperf3 test from A to the server in B. A test that
+	# fails is recorded as such and the next one runs, unless a daemon died.
+	measure() {
+		local name=$1 json err bytes secs side pid t0 t1 ticks
+
+		json=$D/$name.json
+		shift
+		in_b iperf3 -s -1 -B "$dst" -p 5201 >"$D/server.$name.log" 2>&1 &
+		SRV_PID=$!
+		echo "$SRV_PID" >>"$TMP/pids"
+		server_up() { in_b ss -Hltn "sport = :5201" | grep -q .; }
+		wait_for 5 server_up || fail "iperf3 server did not start for $name"
+		snap_cpu before
+		timeout --foreground -k 2 $((DUR + 20)) ip netns exec "$NS_A" \
+			iperf3 -c "$dst" -p 5201 -t "$DUR" -i 0 -J --connect-timeout 3000 "$@" \
+			>"$json" 2>"$D/iperf3.err" || true
+		snap_cpu after
+		kill "$SRV_PID" 2>/dev/null || true
+		wait "$SRV_PID" 2>/dev/null || true
+		SRV_PID=
+		daemons_alive "$name"
+		err=$(jq -r '.error // empty' "$json" 2>/dev/null) || err="no JSON from iperf3"
+		if [ -z "$err" ] && ! jq -e '.end.sum_received.bytes > 0' "$json" >/dev/null 2>&1; then
+			err="nothing received"
+		fi
+		if [ -n "$err" ]; then
+			record "$name.fail" 1
+			echo "== $config run $run: $name failed: $err" | tee -a "$TMP/failures" >&2
+			return 0
+		fi
+		bytes=$(jq -r '.end.sum_received.bytes' "$json")
+		secs=$(jq -r '.end.sum_received.seconds' "$json")
+		if [[ $name == udp* ]]; then
+			record "$name.kpps" "$(jq -r '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000' "$json")"
+			record "$name.loss" "$(jq -r '.end.sum_received.lost_percent' "$json")"
+		else
+			record "$name.gbps" "$(jq -r '.end.sum_received.bits_per_second / 1e9' "$json")"
+			record "$name.retr" "$(jq -r '.end.sum_sent.retransmits // "NA"' "$json")"
+		fi
+		for side in A B; do
+			pid=PID_$side
+			pid=${!pid}
+			[ -n "$pid" ] || continue
+			t0=$(cat "$D/cpu.$side.before")
+			t1=$(cat "$D/cpu.$side.after")
+			ticks=$((t1 - t0))
+			record "$name.cpu$side" "$(awk -v t="$ticks" -v hz="$CLK_TCK" -v b="$bytes" \
+				'BEGIN { printf "%.3f", t / hz / (b / 1e9) }')"
+			# Per-thread CPU seconds: "thr<SIDE>.<name>.<ordinal>" in TID order.
+			awk -v hz="$CLK_TCK" -v n="$name" -v s="$side" -v main="$pid" '
+				NR == FNR { before[$1] = $3; next }
+				{ i = ($1 == main) ? "main" : "w" (++k)
+				  printf "thr%s.%s.%s %.2f\n", s, n, i, ($3 - before[$1]) / hz }' \
+				"$D/thr.$side.before" "$D/thr.$side.after" >>"$OUT"
+		done
+	}
+
+	log "$config run $run: up (A pid ${PID_A:--}, B pid ${PID_B:--}), measuring"
+	measure tcp1_ab
+	measure tcp1_ba -R
+	measure tcp4_ab -P 4
+	measure udp64_ab -u -l 64 -b 0
+	echo "ok 1" >>"$OUT"
+}
+
+# ---------------------------------------------------------------------------------------
+# Header, runs, aggregation.
+# ---------------------------------------------------------------------------------------
+machine() {
+	local rev buildtype=
+
+	echo "date:          $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "host:          $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
+	echo "kernel:        $(uname -sr)"
+	if [ "$needs_wgate" -eq 1 ]; then
+		rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+		local info
+		info=$(dirname "$(dirname "$WGATE")")/meson-info/intro-buildoptions.json
+		[ -r "$info" ] && buildtype=$(jq -r '.[] | select(.name == "buildtype") | .value' "$info")
+		echo "wgate:         $(timeout 5 "$WGATE" --version </dev/null 2>/dev/null || echo "(no --version)") git $rev, ${buildtype:-unknown} build ($WGATE)"
+	fi
+	echo "wireguard-go:  $(wireguard-go --version | awk 'NR == 1 { print $2 }') (Debian $(dpkg-query -W -f '${Version}' wireguard-go 2>/dev/null || echo ?))"
+	echo "iperf3:        $(iperf3 --version | awk 'NR == 1 { print $2 }'); runs: $RUNS x ${DUR}s per test, median shown"
+	# Anything else busy on the machine skews a 2-core benchmark: say so up front.
+	echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min)$(ps -eo pcpu=,comm= --sort=-pcpu |
+		awk '$1 >= 10 { printf "%s %s %s%%", (n++ ? "," : "; busy:"), $2, $1 }')"
+}
+
+mkdir -p "$RESULTS"
+HEADER=$(machine)
+echo "$HEADER"
+start=$(date +%s)
+tag_n=0
+for ((run = 1; run <= RUNS; run++)); do
+	# Round-robin, and each run starts one configuration further, so that no
+	# configuration always runs first (cold) or right after the same neighbour.
+	n=${#CONFIGS[@]}
+	for ((i = 0; i < n; i++)); do
+		config=${CONFIGS[$(((i + run - 1) % n))]}
+		tag_n=$((tag_n + 1))
+		log "run $run/$RUNS: $config"
+		set +e
+		(
+			set -e
+			run_one "$config" "$run" "$$-$tag_n"
+		)
+		rc=$?
+		set -e
+		[ "$rc" -eq 130 ] && exit 130
+	done
+done
+elapsed=$(($(date +%s) - start))
+
+# median KEY CONFIG: the median over the runs of CONFIG, or "-" when there is no value.
+median() {
+	cat "$TMP"/res/"$2".* 2>/dev/null | awk -v k="$1" '$1 == k && $2 != "NA" { print $2 }' |
+		sort -g | awk '{ a[NR] = $1 }
+			END { if (!NR) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
+			      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+count() {
+	cat "$TMP"/res/"$2".* 2>/dev/null | awk -v k="$1" '$1 == k { n++ } END { print n + 0 }'
+}
+
+CSV=$RESULTS/$STEM.csv
+TXT=$RESULTS/$STEM.txt
+PNG=$RESULTS/${STEM/latest/bench}.png
+COLS=(tcp1_ab.gbps tcp1_ab.retr tcp1_ba.gbps tcp1_ba.retr tcp4_ab.gbps tcp4_ab.retr
+	tcp1_ab.cpuA tcp1_ab.cpuB tcp1_ba.cpuA tcp1_ba.cpuB tcp4_ab.cpuA tcp4_ab.cpuB
+	udp64_ab.kpps udp64_ab.loss udp64_ab.cpuA udp64_ab.cpuB)
+{
+	echo "config,label,runs_ok,runs,${COLS[*]}" | tr ' ' ','
+	for c in "${CONFIGS[@]}"; do
+		line="$c,\"$(label_of "$c")\",$(count ok "$c"),$RUNS"
+		for k in "${COLS[@]}"; do
+			line+=",$(median "$k" "$c")"
+		done
+		echo "$line"
+	done
+} >"$CSV"
+# Every run's raw values too, for whoever wants to look at the spread.
+for f in "$TMP"/res/*; do
+	[ -e "$f" ] || continue
+	b=${f##*/}
+	awk -v c="${b%.*}" -v r="${b##*.}" '{ print c "," r "," $1 "," $2 }' "$f"
+done >"$RESULTS/$STEM-runs.csv"
+
+fmt() { # fmt PRINTF-FORMAT VALUE
+	if [ "$2" = - ]; then echo FAIL; else printf "$1" "$2"; fi
+}
+
+table() {
+	local c ok v
+
+	echo
+	echo "Single stream TCP A->B and B->A, 4 streams A->B (Gbit/s at the receiver; retr = TCP"
+	echo "retransmits of the sender), CPU seconds per GB moved by each gateway process during"
+	echo "the single-stream A->B test (A encrypts, B decrypts), 64-byte UDP A->B (kpps received):"
+	echo
+	printf "%-27s %4s | %7s %6s | %7s %6s | %7s %6s | %6s %6s | %7s %6s\n" \
+		configuration runs "A->B" retr "B->A" retr "4xA->B" retr "cpuA" "cpuB" "udp64" "loss%"
+	printf "%-27s %4s | %7s %6s | %7s %6s | %7s %6s | %6s %6s | %7s %6s\n" \
+		"" "ok" "Gbit/s" "" "Gbit/s" "" "Gbit/s" "" "s/GB" "s/GB" "kpps" ""
+	printf '%.0s-' {1..117}
+	echo
+	for c in "${CONFIGS[@]}"; do
+		ok="$(count ok "$c")/$RUNS"
+		if [ "$c" = raw ]; then cpuA=n/a cpuB=n/a; else
+			cpuA=$(fmt %.2f "$(median tcp1_ab.cpuA "$c")")
+			cpuB=$(fmt %.2f "$(median tcp1_ab.cpuB "$c")")
+		fi
+		printf "%-27s %4s | %7s %6s | %7s %6s | %7s %6s | %6s %6s | %7s %6s\n" \
+			"$(label_of "$c")" "$ok" \
+			"$(fmt %.2f "$(median tcp1_ab.gbps "$c")")" "$(fmt %.0f "$(median tcp1_ab.retr "$c")")" \
+			"$(fmt %.2f "$(median tcp1_ba.gbps "$c")")" "$(fmt %.0f "$(median tcp1_ba.retr "$c")")" \
+			"$(fmt %.2f "$(median tcp4_ab.gbps "$c")")" "$(fmt %.0f "$(median tcp4_ab.retr "$c")")" \
+			"$cpuA" "$cpuB" \
+			"$(fmt %.1f "$(median udp64_ab.kpps "$c")")" "$(fmt %.1f "$(median udp64_ab.loss "$c")")"
+	done
+
+	if [[ " ${CONFIGS[*]} " == *" wggo "* ]] && [ "$(median tcp1_ab.gbps wggo)" != - ]; then
+		echo
+		echo "Single-stream A->B throughput relative to wggo<->wggo:"
+		for c in wgate-t1 wgate-t2 wgate-t4 wgate-wggo; do
+			[[ " ${CONFIGS[*]} " == *" $c "* ]] || continue
+			v=$(median tcp1_ab.gbps "$c")
+			if [ "$v" = - ]; then
+				printf "  %-27s FAIL\n" "$(label_of "$c")"
+			else
+				awk -v a="$v" -v b="$(median tcp1_ab.gbps wggo)" -v l="$(label_of "$c")" \
+					'BEGIN { printf "  %-27s %.2fx\n", l, a / b }'
+			fi
+		done
+	fi
+
+	echo
+	echo "CPU seconds per GB in the other tests (A / B):"
+	for c in "${CONFIGS[@]}"; do
+		[ "$c" = raw ] && continue
+		printf "  %-27s B->A %s / %s   4xA->B %s / %s   udp64 %s / %s\n" "$(label_of "$c")" \
+			"$(fmt %.2f "$(median tcp1_ba.cpuA "$c")")" "$(fmt %.2f "$(median tcp1_ba.cpuB "$c")")" \
+			"$(fmt %.2f "$(median tcp4_ab.cpuA "$c")")" "$(fmt %.2f "$(median tcp4_ab.cpuB "$c")")" \
+			"$(fmt %.2f "$(median udp64_ab.cpuA "$c")")" "$(fmt %.2f "$(median udp64_ab.cpuB "$c")")"
+	done
+
+	# Per-thread CPU: wgate exposes no per-worker packet counters yet, so the CPU time of
+	# each thread during the 4-stream test stands in for "every worker carries load".
+	# Per run, not a median: which worker is busy changes from run to run.
+	local any=0 r f
+	for c in "${CONFIGS[@]}"; do
+		[[ $c == wgate* ]] || continue
+		for side in A B; do
+			[ "$c" = wgate-wggo ] && [ "$side" = B ] && continue
+			for ((r = 1; r <= RUNS; r++)); do
+				f=$TMP/res/$c.$r
+				grep -q "^thr$side\.tcp4_ab\." "$f" 2>/dev/null || continue
+				if [ "$any" -eq 0 ]; then
+					echo
+					echo "wgate per-thread CPU seconds during the 4-stream A->B test, each run (threads are"
+					echo "unnamed: main = the first thread (control), wN = the others in TID order; busy ="
+					echo "workers with at least 5% of the workers' CPU; no per-worker traffic counters yet):"
+					any=1
+				fi
+				awk -v p="thr$side.tcp4_ab." 'index($1, p) == 1 { print substr($1, length(p) + 1), $2 }' "$f" |
+					sort -V | awk -v l="$(label_of "$c")" -v s="$side" -v r="$r" '
+						{ line = line " " $1 "=" $2; if ($1 != "main") { v[++n] = $2; t += $2 } }
+						END { for (i = 1; i <= n; i++) if (t > 0 && v[i] >= 0.05 * t) busy++
+						      printf "  %-27s %s run %d:%s  (busy: %d of %d)\n", l, s, r, line, busy, n }'
+			done
+		done
+	done
+
+	if [ -s "$TMP/failures" ]; then
+		echo
+		echo "Failures:"
+		sed 's/^/  /' "$TMP/failures"
+	fi
+	if [ -s "$TMP/lognotes" ]; then
+		echo
+		echo "Daemon log lines matching warn/error/fail/drop (count, first 3 per daemon and run):"
+		sed 's/^/  /' "$TMP/lognotes"
+	fi
+	echo
+	echo "Total run time: $((elapsed / 60)) min $((elapsed % 60)) s. Data: ${CSV#"$ROOT"/}, plot: ${PNG#"$ROOT"/}"
+}
+
+{
+	echo "$HEADER"
+	table
+} >"$TXT"
+table
+
+# The plot: Gbit/s per tunnel configuration and direction, and CPU s/GB of each end.
+# The bare veth is an order of magnitude above any tunnel: it goes in the title, not a bar.
+raw_gbps=$(awk -F, '$1 == "raw" { print $5 }' "$CSV")
+raw_note=
+[ -n "$raw_gbps" ] && [ "$raw_gbps" != - ] && raw_note=$(printf " (bare veth: %.1f Gbit/s)" "$raw_gbps")
+awk -F, 'NR > 1 && $1 != "raw" {
+	gsub(/"/, "", $2); gsub(/<->/, "-", $2)
+	for (i = 5; i <= NF; i++) if ($i == "-") $i = 0
+	print "\"" $2 "\"", $5, $7, $9, $11, $12
+}' "$CSV" >"$TMP/plot.dat"
+if [ -s "$TMP/plot.dat" ]; then
+	gnuplot <<EOF
+set terminal pngcairo size 1200,900 font "sans,10"
+set output "$PNG"
+set multiplot layout 2,1 title "wgate vs wireguard-go: iperf3 through a veth between two netns, $(nproc) CPUs, median of ${RUNS}x${DUR}s"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set key outside right top vertical
+set xtics noenhanced
+set yrange [0:*]
+set ylabel "Gbit/s"
+set title "TCP throughput at the receiver$raw_note"
+plot "$TMP/plot.dat" using 2:xtic(1) title "1 stream A->B", \
+     "" using 3 title "1 stream B->A", \
+     "" using 4 title "4 streams A->B"
+set ylabel "CPU s / GB"
+set title "Gateway CPU seconds per GB moved, single-stream A->B (0 = failed)"
+plot "$TMP/plot.dat" using 5:xtic(1) title "end A (encrypts)", \
+     "" using 6 title "end B (decrypts)"
+unset multiplot
+EOF
+fi
+echo "written: ${TXT#"$ROOT"/} ${CSV#"$ROOT"/} ${RESULTS#"$ROOT"/}/$STEM-runs.csv ${PNG#"$ROOT"/}"
