@@ -35,11 +35,53 @@ static const uint8_t *src_addr(const uint8_t *pkt, size_t len, int *ret_family, 
 	return NULL;
 }
 
+/*
+ * The TUN queue for a packet's flow. A multi-queue TUN device sends a flow
+ * out through the queue that last wrote a packet of it (its flow table is
+ * keyed by the symmetric flow hash), so writing a flow's packets to a
+ * queue picked by its own hash spreads the flows' outgoing sides over the
+ * workers, even when all of one peer's datagrams arrive on one socket and
+ * one worker decrypts them. Order within a flow is kept: one worker
+ * decrypts the peer's datagrams in order and writes each flow to one queue.
+ */
+static int flow_queue_fd(const struct wgt_device *dev, const uint8_t *pkt, size_t len)
+{
+	uint32_t h = 0, a[8];
+	size_t l4 = 0, alen = 0;
+	uint8_t proto = 0;
+
+	if (dev->n_workers == 1)
+		return dev->workers[0].tun_fd;
+	if (len >= 20 && pkt[0] >> 4 == 4) {
+		memcpy(a, pkt + 12, 8);
+		alen = 2;
+		proto = pkt[9];
+		l4 = (size_t)(pkt[0] & 15) * 4;
+	} else if (len >= 40 && pkt[0] >> 4 == 6) {
+		memcpy(a, pkt + 8, 32);
+		alen = 8;
+		proto = pkt[6];
+		l4 = 40;
+	}
+	/* Symmetric in the two directions, like the kernel's flow hash: sum, not concatenation. */
+	for (size_t i = 0; i < alen; i++)
+		h += a[i] * 0x9e3779b1U;
+	if ((proto == 6 || proto == 17) && l4 + 4 <= len)
+		h += ((uint32_t)pkt[l4] << 8 | pkt[l4 + 1]) + ((uint32_t)pkt[l4 + 2] << 8 | pkt[l4 + 3]);
+	h ^= h >> 16;
+	h *= 0x45d9f3bU;
+	h ^= h >> 16;
+	return dev->workers[h % dev->n_workers].tun_fd;
+}
+
 /* Worker-owned. One TUN write (virtio-net header included), waiting for room if needed. */
 static void tun_write(struct wgt_worker *w, const struct iovec *iov)
 {
+	int fd = flow_queue_fd(w->dev, (const uint8_t *)iov->iov_base + WGT_TUN_VNET_HDR_LEN,
+			       iov->iov_len - WGT_TUN_VNET_HDR_LEN);
+
 	for (int tries = 0; tries < WORKER_SEND_RETRIES; tries++) {
-		ssize_t r = wgt_tun_write(w->tun_fd, iov->iov_base, iov->iov_len);
+		ssize_t r = wgt_tun_write(fd, iov->iov_base, iov->iov_len);
 
 		if (r >= 0)
 			return;
@@ -49,7 +91,7 @@ static void tun_write(struct wgt_worker *w, const struct iovec *iov)
 		}
 		if (r != -EAGAIN)
 			break;
-		wgt_worker_wait_writable(w->tun_fd);
+		wgt_worker_wait_writable(fd);
 	}
 	wgt_worker_stat_inc(&w->stats.tun_write_errors, 1);
 }
@@ -85,7 +127,7 @@ static void flush_tun(struct wgt_worker *w, unsigned n)
  */
 static bool receive_data(struct wgt_worker *w, const uint8_t *buf, size_t len,
 			 const union wgt_sockaddr *src, const struct wgt_udp_rx_info *info,
-			 unsigned slot)
+			 unsigned slot, struct wgt_peer **roamed)
 {
 	struct wgt_worker_data *d = w->data;
 	struct wgt_device *dev = w->dev;
@@ -112,7 +154,11 @@ static bool receive_data(struct wgt_worker *w, const uint8_t *buf, size_t len,
 			wgt_worker_stat_inc(&w->stats.rx_auth_failed, 1);
 		return false;
 	}
-	wgt_peer_roam(peer, src, info->has_local ? &info->local : NULL, info->ifindex);
+	/* The datagrams of one read share their source: roam once per peer and read. */
+	if (*roamed != peer) {
+		wgt_peer_roam(peer, src, info->has_local ? &info->local : NULL, info->ifindex);
+		*roamed = peer;
+	}
 	wgt_peer_count_rx(peer, w->id, len);
 	wgt_worker_stat_inc(&w->stats.rx_packets, 1);
 	wgt_worker_stat_inc(&w->stats.rx_bytes, len);
@@ -208,6 +254,7 @@ unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd)
 	for (int i = 0; i < n; i++) {
 		const union wgt_sockaddr *src = &d->rx_names[i];
 		size_t total = d->rx_msgs[i].msg_len, seg;
+		struct wgt_peer *roamed = NULL;
 		struct wgt_udp_rx_info info;
 
 		if (wgt_udp_rx_info_parse(&d->rx_msgs[i].msg_hdr, &info)) {
@@ -222,7 +269,7 @@ unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd)
 			enum wgt_message_type type = wgt_msg_classify(buf, len);
 
 			if (likely(type == WGT_MSG_DATA)) {
-				if (receive_data(w, buf, len, src, &info, nout) &&
+				if (receive_data(w, buf, len, src, &info, nout, &roamed) &&
 				    ++nout == WORKER_RX_OUT) {
 					flush_tun(w, nout);
 					nout = 0;
