@@ -250,7 +250,7 @@ run_one() {
 		# Warnings and errors the daemons logged during a run that otherwise passed.
 		for side in A B; do
 			[ -s "$D/daemon.$side.log" ] || continue
-			grep -iE 'warn|error|fail|drop' "$D/daemon.$side.log" |
+			grep -iE 'warn|error|fail|drop' "$D/daemon.$side.log" | grep -vE ' (worker [0-9]+|control): ' |
 				sed -E 's/^[0-9TZ:. -]+//' | sort | uniq -c | sort -rn | head -n 3 |
 				sed "s/^/$config run $run daemon $side: /" >>"$TMP/lognotes"
 		done
@@ -371,7 +371,23 @@ run_one() {
 			[ -n "$pid" ] || continue
 			proc_cpu "$pid" >"$D/cpu.$side.$1"
 			thread_cpu "$pid" >"$D/thr.$side.$1"
+			worker_counts "$side" "$pid" >"$D/wrk.$side.$1"
 		done
+	}
+	# worker_counts SIDE PID: "N RX_PACKETS TX_PACKETS" per wgate worker, from the counters
+	# wgate logs on SIGUSR1 (nothing for wireguard-go).
+	worker_counts() {
+		local log="$D/daemon.$1.log" n
+
+		grep -q "worker threads" "$log" 2>/dev/null || return 0
+		n=$(grep -c ' control: ' "$log" || true)
+		kill -USR1 "$2" 2>/dev/null || return 0
+		dumped() { [ "$(grep -c ' control: ' "$log" || true)" -gt "$n" ]; }
+		wait_for 5 dumped || return 0
+		# The last dump: its worker lines come just before its control line.
+		awk '/ worker [0-9]+: rx / { sub(":", "", $4); w[$4] = $4 " " $6 " " $11 }
+		     / control: / { out = ""; for (k in w) out = out w[k] "\n"; delete w }
+		     END { printf "%s", out }' "$log" | sort -n
 	}
 	# record KEY VALUE
 	record() { echo "$1 $2" >>"$OUT"; }
@@ -424,6 +440,11 @@ run_one() {
 			ticks=$((t1 - t0))
 			record "$name.cpu$side" "$(awk -v t="$ticks" -v hz="$CLK_TCK" -v b="$bytes" \
 				'BEGIN { printf "%.3f", t / hz / (b / 1e9) }')"
+			# Packets each worker handled (rx + tx): "wrk<SIDE>.<name>.w<N>".
+			awk -v n="$name" -v s="$side" '
+				NR == FNR { before[$1] = $2 + $3; next }
+				{ printf "wrk%s.%s.w%s %d\n", s, n, $1, $2 + $3 - before[$1] }' \
+				"$D/wrk.$side.before" "$D/wrk.$side.after" >>"$OUT"
 			# Per-thread CPU seconds: "thr<SIDE>.<name>.<ordinal>" in TID order.
 			awk -v hz="$CLK_TCK" -v n="$name" -v s="$side" -v main="$pid" '
 				NR == FNR { before[$1] = $3; next }
@@ -594,9 +615,10 @@ table() {
 				grep -q "^thr$side\.tcp4_ab\." "$f" 2>/dev/null || continue
 				if [ "$any" -eq 0 ]; then
 					echo
-					echo "wgate per-thread CPU seconds during the 4-stream A->B test, each run (threads are"
-					echo "unnamed: main = the first thread (control), wN = the others in TID order; busy ="
-					echo "workers with at least 5% of the workers' CPU; no per-worker traffic counters yet):"
+					echo "wgate per-thread CPU seconds during the 4-stream A->B test, each run (main = the"
+					echo "control thread, wN = the workers in TID order; busy = workers with at least 5% of"
+					echo "the workers' CPU), and the packets (rx + tx) each worker handled (w0..wN-1, from"
+					echo "the counters wgate logs on SIGUSR1):"
 					any=1
 				fi
 				awk -v p="thr$side.tcp4_ab." 'index($1, p) == 1 { print substr($1, length(p) + 1), $2 }' "$f" |
@@ -604,6 +626,10 @@ table() {
 						{ line = line " " $1 "=" $2; if ($1 != "main") { v[++n] = $2; t += $2 } }
 						END { for (i = 1; i <= n; i++) if (t > 0 && v[i] >= 0.05 * t) busy++
 						      printf "  %-27s %s run %d:%s  (busy: %d of %d)\n", l, s, r, line, busy, n }'
+				awk -v p="wrk$side.tcp4_ab." 'index($1, p) == 1 { print substr($1, length(p) + 1), $2 }' "$f" |
+					sort -V | awk -v l="$(label_of "$c")" -v s="$side" -v r="$r" '
+						{ line = line " " $1 "=" $2 }
+						END { if (line != "") printf "  %-27s %s run %d: packets%s\n", l, s, r, line }'
 			done
 		done
 	done
