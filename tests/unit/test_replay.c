@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "crypto/replay.h"
+#include "tests/unit/test_rand.h"
 
 #define W WGT_REPLAY_WINDOW
 #define REJ WGT_REJECT_AFTER_MESSAGES
@@ -220,28 +221,9 @@ START_TEST(test_init_forgets)
 }
 END_TEST
 
-/* splitmix64: small, seedable, and good enough to drive tests. */
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rand_below(uint64_t *s, uint64_t n)
-{
-	return next_rand(s) % n;
-}
-
 static uint64_t test_seed(void)
 {
-	const char *env = getenv("WGT_TEST_SEED");
-	uint64_t seed = env ? strtoull(env, NULL, 0) : DEFAULT_SEED;
-
-	fprintf(stderr, "test_replay: seed 0x%016" PRIx64 " (set WGT_TEST_SEED to replay another)\n", seed);
-	return seed;
+	return test_seed_named("test_replay", DEFAULT_SEED);
 }
 
 /*
