@@ -43,6 +43,24 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	wgt_ctrl_tick(wgt_container_of(w, struct wgt_device, tick));
 }
 
+/* Control thread only. Link up: every peer starts; down: every peer stops and forgets its keys. */
+static void set_link_state(struct wgt_device *dev, bool up)
+{
+	if (up == dev->up)
+		return;
+	dev->up = up;
+	wgt_info("%s: link %s", dev->ifname, up ? "up" : "down");
+	for (struct wgt_peer *p = dev->peers_head; p; p = p->list_next) {
+		if (up) {
+			wgt_peer_timers_apply(p, wgt_timers_event(&p->timers, WGT_TIMER_EV_START,
+								  wgt_now_ns()));
+			wgt_peer_timers_rearm(p);
+		} else {
+			wgt_peer_link_down(p);
+		}
+	}
+}
+
 /* Once a second: the MTU for padding, the rate limiter's garbage, the device still there. */
 static void slow_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -57,6 +75,13 @@ static void slow_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (!wgt_tun_get_mtu(dev->ifname, &mtu))
 		atomic_store_explicit(&dev->mtu, mtu, memory_order_relaxed);
+	if (dev->link_fd < 0) {
+		bool up;
+
+		/* No link monitor: follow the link state once a second. */
+		if (!wgt_tun_get_up(dev->ifname, &up))
+			set_link_state(dev, up);
+	}
 	wgt_ratelimiter_gc(dev->ratelimiter, wgt_now_ns());
 }
 
@@ -81,6 +106,26 @@ static void stats_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 	wgt_info("control: %zu peers, peer cap hits %llu, staged drops %llu, cookie replies %llu",
 		 dev->n_peers, (unsigned long long)dev->peers_cap_hits,
 		 (unsigned long long)dev->staged_drops, (unsigned long long)dev->under_load_cookies);
+}
+
+static void link_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct wgt_device *dev = wgt_container_of(w, struct wgt_device, link_io);
+	bool up = dev->up;
+	int bits = wgt_rtnl_link_monitor_read(dev->link_fd, dev->ifindex, &up);
+
+	if (bits > 0 && (bits & WGT_RTNL_LINK_GONE)) {
+		wgt_info("interface %s is gone, exiting", dev->ifname);
+		atomic_store_explicit(&dev->gone, true, memory_order_relaxed);
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	/* Messages about other links change nothing; lost messages: ask the device itself. */
+	if (bits == 0)
+		return;
+	if (bits < 0 && wgt_tun_get_up(dev->ifname, &up))
+		return;
+	set_link_state(dev, up);
 }
 
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -276,6 +321,7 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 	dev->loop = loop;
 	dev->n_workers = cfg->n_workers;
 	dev->ctrl_efd = -1;
+	dev->link_fd = -1;
 	atomic_init(&dev->mtu, WGT_DEFAULT_MTU);
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", cfg->ifname);
 
@@ -347,6 +393,17 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 	if (r)
 		goto err;
 
+	if (wgt_tun_get_ifindex(dev->ifname, &dev->ifindex) || wgt_tun_get_up(dev->ifname, &dev->up))
+		dev->up = true;
+	r = wgt_rtnl_link_monitor_open(&dev->link_fd);
+	if (r) {
+		wgt_warn("%s: no rtnetlink link monitor (%s): polling the link state", dev->ifname,
+			 strerror(-r));
+		dev->link_fd = -1;
+	} else {
+		ev_io_init(&dev->link_io, link_cb, dev->link_fd, EV_READ);
+		ev_io_start(loop, &dev->link_io);
+	}
 	ev_io_init(&dev->ctrl_io, ctrl_io_cb, dev->ctrl_efd, EV_READ);
 	ev_io_start(loop, &dev->ctrl_io);
 	ev_timer_init(&dev->tick, tick_cb, WGT_CTRL_TICK_NS / 1e9, WGT_CTRL_TICK_NS / 1e9);
@@ -416,6 +473,8 @@ void wgt_device_destroy(struct wgt_device *dev)
 		stop_workers(dev);
 	if (dev->loop) {
 		ev_io_stop(dev->loop, &dev->ctrl_io);
+		if (dev->link_fd >= 0)
+			ev_io_stop(dev->loop, &dev->link_io);
 		ev_timer_stop(dev->loop, &dev->tick);
 		ev_timer_stop(dev->loop, &dev->slow_tick);
 		ev_signal_stop(dev->loop, &dev->sigint);
@@ -447,6 +506,8 @@ void wgt_device_destroy(struct wgt_device *dev)
 	free(dev->udp6);
 	if (dev->ctrl_efd >= 0)
 		close(dev->ctrl_efd);
+	if (dev->link_fd >= 0)
+		close(dev->link_fd);
 	wgt_allowedips_free(dev->allowedips);
 	wgt_index_table_destroy(&dev->index);
 	wgt_ratelimiter_free(dev->ratelimiter);

@@ -213,6 +213,10 @@ struct wgt_device {
 	ev_timer tick;
 	ev_timer slow_tick;
 	ev_signal sigint, sigterm, sigusr1;
+	ev_io link_io;                      /* rtnetlink link changes, link_fd */
+	int link_fd;
+	unsigned ifindex;
+	bool up;                            /* IFF_UP: peers run only while the link is up */
 	struct wgt_uapi_server *uapi;
 	struct wgt_noise_identity identity;
 	struct wgt_cookie_checker checker;
@@ -316,6 +320,8 @@ void wgt_peer_stage(struct wgt_peer *peer, struct wgt_staged *pkt);
 void wgt_peer_send_staged(struct wgt_peer *peer);
 void wgt_peer_send_keepalive(struct wgt_peer *peer);
 void wgt_peer_drop_staged(struct wgt_peer *peer);
+/* The link went down: as the kernel's wg_stop, the peer forgets its sessions and stops its timers. */
+void wgt_peer_link_down(struct wgt_peer *peer);
 
 /* ---- worker.c ---- */
 int wgt_worker_start(struct wgt_worker *w);

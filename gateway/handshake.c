@@ -227,6 +227,9 @@ void wgt_handshake_receive(struct wgt_device *dev, const struct wgt_ctrl_msg *ms
 	enum wgt_cookie_mac_state st;
 	uint64_t now = wgt_now_ns();
 
+	/* A down link answers nothing (the kernel closes its sockets then). */
+	if (!dev->up)
+		return;
 	if (type == WGT_MSG_HANDSHAKE_COOKIE) {
 		consume_cookie(dev, msg);
 		return;

@@ -86,6 +86,9 @@ int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN
 	if (wgt_random_bytes(&seed, sizeof(seed)))
 		seed = wgt_now_ns();
 	wgt_timers_init(&peer->timers, seed);
+	/* While the link is down the peer's timers stay stopped, as in the kernel. */
+	if (!dev->up)
+		wgt_timers_event(&peer->timers, WGT_TIMER_EV_STOP, wgt_now_ns());
 	ev_init(&peer->timer, timer_cb);
 	peer->id = dev->next_peer_id++;
 

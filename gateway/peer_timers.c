@@ -38,6 +38,16 @@ void wgt_peer_timers_stop(struct wgt_peer *peer)
 	peer->timer_deadline = 0;
 }
 
+/* Control thread only. */
+void wgt_peer_link_down(struct wgt_peer *peer)
+{
+	wgt_peer_drop_staged(peer);
+	wgt_peer_timers_stop(peer);
+	wgt_handshake_clear(peer);
+	wgt_noise_keypairs_clear(&peer->keypairs);
+	atomic_store_explicit(&peer->want_handshake_at, 0, memory_order_relaxed);
+}
+
 /* Control thread only. Records a timer event, carries out what it calls for, re-arms. */
 void wgt_peer_timers_event(struct wgt_peer *peer, enum wgt_timer_event ev)
 {

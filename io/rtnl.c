@@ -3,6 +3,8 @@
 #include "io/rtnl.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,4 +63,69 @@ int wgt_rtnl_set_gso_max_segs(unsigned ifindex, uint32_t max_segs)
 	ifm->ifi_index = (int)ifindex;
 	mnl_attr_put_u32(nlh, IFLA_GSO_MAX_SEGS, max_segs);
 	return request(nlh);
+}
+
+int wgt_rtnl_link_monitor_open(int *ret_fd)
+{
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd;
+
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0) {
+		int r = -errno;
+
+		mnl_socket_close(nl);
+		return r;
+	}
+	/* Keep the fd and drop the wrapper: the fd is all the caller reads. */
+	fd = dup(mnl_socket_get_fd(nl));
+	mnl_socket_close(nl);
+	if (fd < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+struct link_ctx {
+	unsigned ifindex;
+	unsigned bits;
+	bool up;
+};
+
+static int link_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+	struct link_ctx *c = data;
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifm)) || (unsigned)ifm->ifi_index != c->ifindex)
+		return MNL_CB_OK;
+	if (nlh->nlmsg_type == RTM_DELLINK) {
+		c->bits |= WGT_RTNL_LINK_GONE;
+	} else if (nlh->nlmsg_type == RTM_NEWLINK) {
+		c->up = ifm->ifi_flags & IFF_UP;
+		c->bits |= c->up ? WGT_RTNL_LINK_UP : WGT_RTNL_LINK_DOWN;
+	}
+	return MNL_CB_OK;
+}
+
+int wgt_rtnl_link_monitor_read(int fd, unsigned ifindex, bool *ret_up)
+{
+	char buf[RTNL_BUF_SIZE];
+	struct link_ctx c = { .ifindex = ifindex };
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		mnl_cb_run(buf, (size_t)n, 0, 0, link_cb, &c);
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return -errno;
+	*ret_up = c.up;
+	return (int)c.bits;
 }

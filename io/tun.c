@@ -280,6 +280,19 @@ int wgt_tun_set_up(const char *ifname, bool up)
 	return ifreq_ioctl(ifname, SIOCSIFFLAGS, &ifr);
 }
 
+int wgt_tun_get_up(const char *ifname, bool *ret_up)
+{
+	struct ifreq ifr;
+	int r;
+
+	memset(&ifr, 0, sizeof(ifr));
+	r = ifreq_ioctl(ifname, SIOCGIFFLAGS, &ifr);
+	if (r < 0)
+		return r;
+	*ret_up = ifr.ifr_flags & IFF_UP;
+	return 0;
+}
+
 bool wgt_tun_exists(const char *ifname)
 {
 	if (check_ifname(ifname) < 0)

@@ -124,6 +124,8 @@ int wgt_tun_set_mtu(const char *ifname, unsigned mtu);
 /* Sets or clears IFF_UP (read-modify-write of the flags; not atomic against
  * another writer of the same interface's flags). */
 int wgt_tun_set_up(const char *ifname, bool up);
+/* Whether IFF_UP is set (the administrative state `ip link set up/down` changes). */
+int wgt_tun_get_up(const char *ifname, bool *ret_up);
 
 /*
  * Whether an interface of that name exists now, so the daemon can notice
