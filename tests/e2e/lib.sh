@@ -193,6 +193,20 @@ veth_pair() {
 	ip -n "$ns_b" link set "$vb" up
 }
 
+# two_sides IF_PREFIX: namespaces NS_A and NS_B joined by the veth underlay, and the
+# interface names IF_A and IF_B (IF_PREFIX + a/b + PID, cut to IFNAMSIZ).
+two_sides() {
+	NS_A=wgt$$a
+	NS_B=wgt$$b
+	IF_A=$1a$$
+	IF_B=$1b$$
+	IF_A=${IF_A:0:15}
+	IF_B=${IF_B:0:15}
+	ns_add "$NS_A"
+	ns_add "$NS_B"
+	veth_pair "$NS_A" "$NS_B"
+}
+
 # tun_addr NS IFACE ADDR4/LEN ADDR6/LEN: tunnel addresses and link up.
 tun_addr() {
 	ip -n "$1" addr add "$3" dev "$2"

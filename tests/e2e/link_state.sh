@@ -22,16 +22,7 @@ e2e_require_root wg ip ping
 e2e_require_impl "$IMPL"
 e2e_init link_state
 
-NS_A=wgt$$a
-NS_B=wgt$$b
-IF_A=wla$$
-IF_B=wlb$$
-IF_A=${IF_A:0:15}
-IF_B=${IF_B:0:15}
-
-ns_add "$NS_A"
-ns_add "$NS_B"
-veth_pair "$NS_A" "$NS_B"
+two_sides wl
 start_impl "$NS_A" "$IMPL" "$IF_A" --tun-threads 2
 start_impl "$NS_B" "$IMPL" "$IF_B" --tun-threads 2
 wg_keys a

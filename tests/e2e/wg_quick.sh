@@ -22,16 +22,7 @@ e2e_require_root wg wg-quick ip ping
 e2e_require_impl "$IMPL"
 e2e_init wg_quick
 
-NS_A=wgt$$a
-NS_B=wgt$$b
-IF_A=wqa$$
-IF_B=wqb$$
-IF_A=${IF_A:0:15}
-IF_B=${IF_B:0:15}
-
-ns_add "$NS_A"
-ns_add "$NS_B"
-veth_pair "$NS_A" "$NS_B"
+two_sides wq
 wg_keys a
 wg_keys b
 
