@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config/uapi.h"
+#include "tests/unit/hex.h"
 
 /* Keys from `wg genkey`, throwaway. */
 #define PRIV "80b610e7b389acc942ddce6b75da22fbfc676a1156b97840a7241063c2b88754"
@@ -48,23 +49,11 @@ static const char setconf_get[] =
 
 static char *get_text(const struct wgt_uapi_device *set);
 
-static void unhex(uint8_t out[32], const char *hex)
-{
-	size_t i;
-
-	for (i = 0; i < 32; i++) {
-		unsigned v;
-
-		ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &v), 1);
-		out[i] = (uint8_t)v;
-	}
-}
-
 static void assert_key(const uint8_t key[32], const char *hex)
 {
 	uint8_t want[32];
 
-	unhex(want, hex);
+	unhex(want, hex, 32);
 	ck_assert_mem_eq(key, want, 32);
 }
 
@@ -742,8 +731,8 @@ START_TEST(test_get_format)
 		ips[i].cidr = (uint8_t)(ips[i].family == AF_INET6 ? 128 - i : 16);
 	}
 	memset(&peers, 0, sizeof(peers));
-	unhex(peers[0].public_key, PUB1);
-	unhex(peers[0].preshared_key, PSK1);
+	unhex(peers[0].public_key, PUB1, 32);
+	unhex(peers[0].preshared_key, PSK1, 32);
 	peers[0].endpoint.in4 = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(51820),
 						      .sin_addr.s_addr = htonl(0xc0000201) };
 	peers[0].last_handshake_time_sec = 1700000000;
@@ -753,13 +742,13 @@ START_TEST(test_get_format)
 	peers[0].persistent_keepalive_interval = 25;
 	peers[0].allowed_ips = ips;
 	peers[0].n_allowed_ips = sizeof(ips) / sizeof(ips[0]);
-	unhex(peers[1].public_key, PUB2);
+	unhex(peers[1].public_key, PUB2, 32);
 	peers[1].endpoint.in6 = (struct sockaddr_in6){ .sin6_family = AF_INET6, .sin6_port = htons(1),
 						       .sin6_scope_id = 7 };
 	inet_pton(AF_INET6, "fe80::1", &peers[1].endpoint.in6.sin6_addr);
 	memset(&dev, 0, sizeof(dev));
 	dev.has_private_key = true;
-	unhex(dev.private_key, PRIV);
+	unhex(dev.private_key, PRIV, 32);
 	dev.listen_port = 51820;
 	dev.fwmark = 4294967295U;
 	dev.peers = peers;

@@ -18,6 +18,7 @@
 #include <ev.h>
 
 #include "config/uapi.h"
+#include "tests/unit/hex.h"
 #include "gateway/uapi_sock.h"
 
 /* Keys from `wg genkey`, throwaway (as in test_uapi.c). */
@@ -270,23 +271,11 @@ static void client_expect_eof(struct client *c)
 	ck_assert_uint_eq(c->len, 0);
 }
 
-static void unhex(uint8_t out[32], const char *hex)
-{
-	size_t i;
-
-	for (i = 0; i < 32; i++) {
-		unsigned v;
-
-		ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &v), 1);
-		out[i] = (uint8_t)v;
-	}
-}
-
 static void assert_key(const uint8_t key[32], const char *hex)
 {
 	uint8_t want[32];
 
-	unhex(want, hex);
+	unhex(want, hex, 32);
 	ck_assert_mem_eq(key, want, 32);
 }
 
