@@ -56,7 +56,7 @@ static void set_link_state(struct wgt_device *dev, bool up)
 								  wgt_now_ns()));
 			wgt_peer_timers_rearm(p);
 		} else {
-			wgt_peer_link_down(p);
+			wgt_peer_stop(p);
 		}
 	}
 }

@@ -320,8 +320,11 @@ void wgt_peer_stage(struct wgt_peer *peer, struct wgt_staged *pkt);
 void wgt_peer_send_staged(struct wgt_peer *peer);
 void wgt_peer_send_keepalive(struct wgt_peer *peer);
 void wgt_peer_drop_staged(struct wgt_peer *peer);
-/* The link went down: as the kernel's wg_stop, the peer forgets its sessions and stops its timers. */
-void wgt_peer_link_down(struct wgt_peer *peer);
+/*
+ * As the kernel's wg_stop for one peer (link down, or the peer removed): its
+ * staged packets, handshake and keypairs go and its timers stop.
+ */
+void wgt_peer_stop(struct wgt_peer *peer);
 
 /* ---- worker.c ---- */
 int wgt_worker_start(struct wgt_worker *w);

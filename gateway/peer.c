@@ -128,10 +128,7 @@ void wgt_peer_remove(struct wgt_peer *peer)
 
 	atomic_store_explicit(&peer->dead, true, memory_order_relaxed);
 	wgt_allowedips_remove_by_value(dev->allowedips, peer);
-	wgt_peer_timers_stop(peer);
-	wgt_handshake_clear(peer);
-	wgt_noise_keypairs_clear(&peer->keypairs);
-	wgt_peer_drop_staged(peer);
+	wgt_peer_stop(peer);
 	for (; *pp; pp = &(*pp)->hash_next) {
 		if (*pp == peer) {
 			*pp = peer->hash_next;

@@ -38,14 +38,20 @@ void wgt_peer_timers_stop(struct wgt_peer *peer)
 	peer->timer_deadline = 0;
 }
 
-/* Control thread only. */
-void wgt_peer_link_down(struct wgt_peer *peer)
+/* Control thread only. The handshake and every keypair go; later data may ask again at once. */
+static void zero_keys(struct wgt_peer *peer)
 {
-	wgt_peer_drop_staged(peer);
-	wgt_peer_timers_stop(peer);
 	wgt_handshake_clear(peer);
 	wgt_noise_keypairs_clear(&peer->keypairs);
 	atomic_store_explicit(&peer->want_handshake_at, 0, memory_order_relaxed);
+}
+
+/* Control thread only. As the kernel's wg_stop for one peer (link down, or removal). */
+void wgt_peer_stop(struct wgt_peer *peer)
+{
+	wgt_peer_drop_staged(peer);
+	wgt_peer_timers_stop(peer);
+	zero_keys(peer);
 }
 
 /* Control thread only. Records a timer event, carries out what it calls for, re-arms. */
@@ -68,11 +74,8 @@ void wgt_peer_timers_apply(struct wgt_peer *peer, unsigned actions)
 		wgt_peer_drop_staged(peer);
 		atomic_store_explicit(&peer->want_handshake_at, 0, memory_order_relaxed);
 	}
-	if (actions & WGT_TIMER_ZERO_KEYS) {
-		wgt_handshake_clear(peer);
-		wgt_noise_keypairs_clear(&peer->keypairs);
-		atomic_store_explicit(&peer->want_handshake_at, 0, memory_order_relaxed);
-	}
+	if (actions & WGT_TIMER_ZERO_KEYS)
+		zero_keys(peer);
 	if (actions & WGT_TIMER_SEND_INITIATION)
 		wgt_handshake_send_initiation(peer, true);
 	if (actions & WGT_TIMER_SEND_KEEPALIVE)
