@@ -439,7 +439,7 @@ err:
 int wgt_device_run(struct wgt_device *dev)
 {
 	ev_run(dev->loop, 0);
-	return dev->exit_status;
+	return 0;
 }
 
 static void stop_workers(struct wgt_device *dev)

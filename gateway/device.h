@@ -233,9 +233,7 @@ struct wgt_device {
 	size_t n_peers;
 	uint64_t next_peer_id;
 	uint64_t last_under_load;
-	uint32_t ctrl_cmds_sent;
-	int exit_status;
-	uint64_t peers_cap_hits, staged_drops, handshakes_dropped, under_load_cookies;
+	uint64_t peers_cap_hits, staged_drops, under_load_cookies;
 };
 
 /* ---- device.c: lifecycle ---- */
@@ -304,8 +302,8 @@ static inline void wgt_peer_count_rx(struct wgt_peer *peer, unsigned slot, uint6
 
 /* ---- handshake.c: control thread ---- */
 void wgt_handshake_receive(struct wgt_device *dev, const struct wgt_ctrl_msg *msg, bool under_load);
-/* Sends an initiation if the rate limit allows. */
-void wgt_handshake_send_initiation(struct wgt_peer *peer, bool is_retry);
+/* Sends an initiation (the timers, which ask for it, rate-limit it). */
+void wgt_handshake_send_initiation(struct wgt_peer *peer);
 void wgt_handshake_clear(struct wgt_peer *peer);
 /* keypairs->retire hook. */
 void wgt_handshake_retire_keypair(struct wgt_noise_keypair *kp, void *arg);

@@ -56,8 +56,12 @@ static void log_peer(enum wgt_log_level level, struct wgt_peer *peer, const char
 	wgt_log(level, "peer %s: %s%s%s", name, what, err ? ": " : "", err ? strerror(-err) : "");
 }
 
-/* Control thread only. Builds and sends an initiation if the per-peer rate limit allows. */
-void wgt_handshake_send_initiation(struct wgt_peer *peer, bool is_retry)
+/*
+ * Control thread only. Builds and sends an initiation; the timer state
+ * machine, which asks for it (WGT_TIMER_SEND_INITIATION), has already
+ * applied the per-peer rate limit.
+ */
+void wgt_handshake_send_initiation(struct wgt_peer *peer)
 {
 	struct wgt_device *dev = peer->dev;
 	struct wgt_msg_initiation msg;
@@ -67,8 +71,6 @@ void wgt_handshake_send_initiation(struct wgt_peer *peer, bool is_retry)
 	uint32_t index;
 	int r;
 
-	if (!is_retry && !wgt_timers_may_send_initiation(&peer->timers, now))
-		return;
 	wgt_peer_get_endpoint(peer, &ep);
 	if (ep.addr.sa.sa_family == AF_UNSPEC || !dev->identity.has_identity)
 		return;

@@ -77,7 +77,7 @@ void wgt_peer_timers_apply(struct wgt_peer *peer, unsigned actions)
 	if (actions & WGT_TIMER_ZERO_KEYS)
 		zero_keys(peer);
 	if (actions & WGT_TIMER_SEND_INITIATION)
-		wgt_handshake_send_initiation(peer, true);
+		wgt_handshake_send_initiation(peer);
 	if (actions & WGT_TIMER_SEND_KEEPALIVE)
 		wgt_peer_send_keepalive(peer);
 }
