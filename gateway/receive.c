@@ -12,29 +12,6 @@
 
 static struct wgt_log_ratelimit recv_log_rl = WGT_LOG_RATELIMIT_INIT;
 
-static const uint8_t *src_addr(const uint8_t *pkt, size_t len, int *ret_family, size_t *ret_len)
-{
-	if (len >= 20 && pkt[0] >> 4 == 4) {
-		size_t tot = (size_t)pkt[2] << 8 | pkt[3];
-
-		if (tot < 20 || tot > len)
-			return NULL;
-		*ret_family = AF_INET;
-		*ret_len = tot;
-		return pkt + 12;
-	}
-	if (len >= 40 && pkt[0] >> 4 == 6) {
-		size_t tot = 40 + ((size_t)pkt[4] << 8 | pkt[5]);
-
-		if (tot > len)
-			return NULL;
-		*ret_family = AF_INET6;
-		*ret_len = tot;
-		return pkt + 8;
-	}
-	return NULL;
-}
-
 /*
  * The TUN queue for a packet's flow. A multi-queue TUN device sends a flow
  * out through the queue that last wrote a packet of it (its flow table is
@@ -46,28 +23,23 @@ static const uint8_t *src_addr(const uint8_t *pkt, size_t len, int *ret_family, 
  */
 static int flow_queue_fd(const struct wgt_device *dev, const uint8_t *pkt, size_t len)
 {
+	struct worker_ip ip;
 	uint32_t h = 0, a[8];
-	size_t l4 = 0, alen = 0;
-	uint8_t proto = 0;
+	size_t alen;
 
 	if (dev->n_workers == 1)
 		return dev->workers[0].tun_fd;
-	if (len >= 20 && pkt[0] >> 4 == 4) {
-		memcpy(a, pkt + 12, 8);
-		alen = 2;
-		proto = pkt[9];
-		l4 = (size_t)(pkt[0] & 15) * 4;
-	} else if (len >= 40 && pkt[0] >> 4 == 6) {
-		memcpy(a, pkt + 8, 32);
-		alen = 8;
-		proto = pkt[6];
-		l4 = 40;
+	if (worker_ip_parse(pkt, len, &ip)) {
+		/* src and dst are adjacent in both headers. */
+		alen = ip.family == AF_INET ? 2 : 8;
+		memcpy(a, ip.src, alen * 4);
+		/* Symmetric in the two directions, like the kernel's flow hash: sum, not concatenation. */
+		for (size_t i = 0; i < alen; i++)
+			h += a[i] * 0x9e3779b1U;
+		if ((ip.proto == 6 || ip.proto == 17) && ip.l4 + 4 <= len)
+			h += ((uint32_t)pkt[ip.l4] << 8 | pkt[ip.l4 + 1]) +
+			     ((uint32_t)pkt[ip.l4 + 2] << 8 | pkt[ip.l4 + 3]);
 	}
-	/* Symmetric in the two directions, like the kernel's flow hash: sum, not concatenation. */
-	for (size_t i = 0; i < alen; i++)
-		h += a[i] * 0x9e3779b1U;
-	if ((proto == 6 || proto == 17) && l4 + 4 <= len)
-		h += ((uint32_t)pkt[l4] << 8 | pkt[l4 + 1]) + ((uint32_t)pkt[l4 + 2] << 8 | pkt[l4 + 3]);
 	h ^= h >> 16;
 	h *= 0x45d9f3bU;
 	h ^= h >> 16;
@@ -136,9 +108,9 @@ static bool receive_data(struct wgt_worker *w, const uint8_t *buf, size_t len,
 	struct wgt_noise_keypair *kp;
 	enum wgt_index_kind kind;
 	struct wgt_peer *peer;
-	size_t plen, ilen;
-	const uint8_t *isrc;
-	int family, r;
+	struct worker_ip ip;
+	size_t plen;
+	int r;
 
 	kp = wgt_index_lookup(&dev->index, index, &kind);
 	if (unlikely(!kp || kind != WGT_INDEX_KEYPAIR || kp->local_index != index)) {
@@ -183,13 +155,12 @@ static bool receive_data(struct wgt_worker *w, const uint8_t *buf, size_t len,
 	wgt_worker_peer_events(w, peer, 1U << WGT_TIMER_EV_AUTH_RECEIVED |
 						1U << WGT_TIMER_EV_AUTH_TRAVERSAL |
 						1U << WGT_TIMER_EV_DATA_RECEIVED);
-	isrc = src_addr(out, plen, &family, &ilen);
-	if (unlikely(!isrc)) {
+	if (unlikely(!worker_ip_parse(out, plen, &ip) || ip.tot_len < 20 || ip.tot_len > plen)) {
 		wgt_worker_stat_inc(&w->stats.rx_invalid, 1);
 		return false;
 	}
 	/* Cryptokey routing: the inner source must be one of the peer's allowed IPs. */
-	if (unlikely(wgt_allowedips_lookup(dev->allowedips, family, isrc) != peer)) {
+	if (unlikely(wgt_allowedips_lookup(dev->allowedips, ip.family, ip.src) != peer)) {
 		wgt_worker_stat_inc(&w->stats.rx_bad_source, 1);
 		if (wgt_log_enabled(WGT_LOG_DEBUG) && wgt_log_ratelimit_ok(&recv_log_rl, d->now)) {
 			char name[12];
@@ -200,7 +171,7 @@ static bool receive_data(struct wgt_worker *w, const uint8_t *buf, size_t len,
 		return false;
 	}
 	d->out_pkts[slot].data = out;
-	d->out_pkts[slot].len = ilen;
+	d->out_pkts[slot].len = ip.tot_len;
 	d->out_pkts[slot].cap = WORKER_SLOT_SIZE - WGT_PKT_HEADROOM - 16;
 	return true;
 }

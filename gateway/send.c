@@ -40,19 +40,6 @@ static void stage(struct wgt_worker *w, struct wgt_peer *peer, const uint8_t *pk
 	}
 }
 
-static const uint8_t *dst_addr(const uint8_t *pkt, size_t len, int *ret_family)
-{
-	if (len >= 20 && pkt[0] >> 4 == 4) {
-		*ret_family = AF_INET;
-		return pkt + 16;
-	}
-	if (len >= 40 && pkt[0] >> 4 == 6) {
-		*ret_family = AF_INET6;
-		return pkt + 24;
-	}
-	return NULL;
-}
-
 /*
  * Worker-owned. Fills the pool with plaintext packets from the TUN queue:
  * a plain packet is one message, a super-packet is split into the slots
@@ -113,30 +100,37 @@ static unsigned read_tun(struct wgt_worker *w, unsigned *ret_reads)
 }
 
 /* Worker-owned. Routes and encrypts message i in place; false when it does not go out now. */
-static bool encrypt_one(struct wgt_worker *w, unsigned i, struct wgt_peer **cache_peer,
-			const uint8_t **cache_dst, int *cache_family)
+/*
+ * The last route looked up in a pass. It keeps a copy of the address: the
+ * packet it came from is encrypted in place right after the lookup.
+ */
+struct route_cache {
+	int family;                /* 0: empty */
+	uint8_t dst[16];
+	struct wgt_peer *peer;
+};
+
+static bool encrypt_one(struct wgt_worker *w, unsigned i, struct route_cache *rc)
 {
 	struct wgt_worker_data *d = w->data;
 	struct wgt_device *dev = w->dev;
 	uint8_t *buf = d->tx[i];
 	size_t len = d->tx_len[i], out;
 	struct wgt_noise_keypair *kp;
+	struct worker_ip ip;
 	struct wgt_peer *peer;
-	const uint8_t *dst;
-	int family, r;
+	int r;
 
-	dst = dst_addr(buf + WGT_PKT_HEADROOM, len, &family);
-	if (unlikely(!dst))
+	if (unlikely(!worker_ip_parse(buf + WGT_PKT_HEADROOM, len, &ip)))
 		return false;
 	/* Segments of one super-packet share their destination: route once. */
-	if (*cache_dst && family == *cache_family &&
-	    !memcmp(dst, *cache_dst, family == AF_INET ? 4 : 16)) {
-		peer = *cache_peer;
+	if (ip.family == rc->family && !memcmp(ip.dst, rc->dst, ip.family == AF_INET ? 4 : 16)) {
+		peer = rc->peer;
 	} else {
-		peer = wgt_allowedips_lookup(dev->allowedips, family, dst);
-		*cache_peer = peer;
-		*cache_dst = dst;
-		*cache_family = family;
+		peer = wgt_allowedips_lookup(dev->allowedips, ip.family, ip.dst);
+		rc->peer = peer;
+		rc->family = ip.family;
+		memcpy(rc->dst, ip.dst, ip.family == AF_INET ? 4 : 16);
 	}
 	if (unlikely(!peer)) {
 		wgt_worker_stat_inc(&w->stats.tx_no_route, 1);
@@ -294,14 +288,12 @@ static void build_group(struct wgt_worker *w, unsigned g, unsigned i, unsigned j
 unsigned wgt_send_from_tun(struct wgt_worker *w)
 {
 	struct wgt_worker_data *d = w->data;
-	struct wgt_peer *cache_peer = NULL;
-	const uint8_t *cache_dst = NULL;
-	int cache_family = 0;
+	struct route_cache rc = { 0 };
 	unsigned reads, n, ng = 0;
 
 	n = read_tun(w, &reads);
 	for (unsigned i = 0; i < n; i++)
-		if (!encrypt_one(w, i, &cache_peer, &cache_dst, &cache_family))
+		if (!encrypt_one(w, i, &rc))
 			d->tx_peer[i] = NULL;
 
 	for (unsigned i = 0; i < n;) {

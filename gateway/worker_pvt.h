@@ -72,6 +72,39 @@ struct wgt_worker_data {
 	bool gso[2];                           /* UDP_SEGMENT still usable on udp_fd[0], [1] */
 };
 
+/* What the workers read from an IP header (the packet's own, not validated against len). */
+struct worker_ip {
+	int family;               /* AF_INET or AF_INET6 */
+	const uint8_t *src, *dst; /* into the packet, 4 or 16 bytes */
+	size_t tot_len;           /* total length the header claims */
+	size_t l4;                /* offset of the transport header */
+	uint8_t proto;            /* IPv4 protocol / IPv6 next header */
+};
+
+/* Any thread. False when pkt holds no whole IPv4 or IPv6 header. */
+static inline bool worker_ip_parse(const uint8_t *pkt, size_t len, struct worker_ip *ip)
+{
+	if (len >= 20 && pkt[0] >> 4 == 4) {
+		ip->family = AF_INET;
+		ip->src = pkt + 12;
+		ip->dst = pkt + 16;
+		ip->tot_len = (size_t)pkt[2] << 8 | pkt[3];
+		ip->l4 = (size_t)(pkt[0] & 15) * 4;
+		ip->proto = pkt[9];
+		return true;
+	}
+	if (len >= 40 && pkt[0] >> 4 == 6) {
+		ip->family = AF_INET6;
+		ip->src = pkt + 8;
+		ip->dst = pkt + 24;
+		ip->tot_len = 40 + ((size_t)pkt[4] << 8 | pkt[5]);
+		ip->l4 = 40;
+		ip->proto = pkt[6];
+		return true;
+	}
+	return false;
+}
+
 /* worker.c */
 void wgt_worker_stat_inc(_Atomic uint64_t *c, uint64_t n);
 bool wgt_worker_push_urgent(struct wgt_worker *w, const struct wgt_ctrl_msg *m);
