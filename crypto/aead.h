@@ -67,4 +67,19 @@ int wgt_aead_seal(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEA
 int wgt_aead_open(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
 		  uint8_t *dst, const uint8_t *src, size_t len, uint64_t nonce);
 
+/* The OPENSSL_ia32cap mask wgt_aead_tune_cpu_caps() sets: AVX512-IFMA off. */
+#define WGT_AEAD_IA32CAP ":~0x200000"
+
+/*
+ * Call first in main(), before any thread exists. When this process runs
+ * on OpenSSL 3.0 on a CPU with AVX512-IFMA and OPENSSL_ia32cap is unset,
+ * sets it to WGT_AEAD_IA32CAP and re-executes /proc/self/exe with the same
+ * argv (see aead_provider.c for why); returns only when nothing was to be
+ * done or the exec failed (then the variable is unset again).
+ */
+void wgt_aead_tune_cpu_caps(char **argv);
+
+/* Any thread. A line for the start-up log: which Poly1305 code OpenSSL was left to pick. */
+const char *wgt_aead_cpu_caps_note(void);
+
 #endif

@@ -15,6 +15,7 @@
 #include <ev.h>
 
 #include "common/log.h"
+#include "crypto/aead.h"
 #include "crypto/blake2s.h"
 #include "gateway/device.h"
 
@@ -223,6 +224,8 @@ int main(int argc, char **argv)
 	char status;
 	int r;
 
+	/* Before anything else: it may re-execute the process (crypto/aead_provider.c). */
+	wgt_aead_tune_cpu_caps(argv);
 	parse_args(argc, argv, &o);
 	wgt_log_setup(o.log_level, o.log_format);
 	signal(SIGPIPE, SIG_IGN);
@@ -238,6 +241,7 @@ int main(int argc, char **argv)
 		wgt_err("cannot initialise OpenSSL: %s", strerror(-r));
 		goto fail;
 	}
+	wgt_info("%s", wgt_aead_cpu_caps_note());
 	loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
 	if (!loop) {
 		wgt_err("cannot create the event loop");

@@ -193,4 +193,31 @@ in_ns "$NS" wg set "$IF" listen-port 51830 || e2e_fail "(stale) wg set through t
 stop_pid "$PID" TERM 5 || e2e_fail "(stale) still running 5 s after SIGTERM"
 e2e_pass "(stale)" "a stale socket at $SOCK is replaced at start and the new one answers wg set/show"
 
+# ---- wgate only: OpenSSL's Poly1305 code choice (crypto/aead_provider.c). On OpenSSL
+# 3.0 with AVX512-IFMA the daemon re-executes itself once with OPENSSL_ia32cap masking
+# IFMA; elsewhere, and whenever the operator set the variable, it is left alone.
+if [ -n "$WGATE" ]; then
+	environ_cap() { tr '\0' '\n' <"/proc/$1/environ" | sed -n 's/^OPENSSL_ia32cap=//p'; }
+	expect=
+	if grep -qw avx512ifma /proc/cpuinfo &&
+		python3 -c 'import ssl, sys; sys.exit(ssl.OPENSSL_VERSION_INFO[:2] != (3, 0))'; then
+		expect=':~0x200000'
+	fi
+	set_iface c
+	start_impl "$NS" "$IMPL" "$IF"
+	got=$(environ_cap "$IMPL_PID")
+	[ "$got" = "$expect" ] ||
+		e2e_fail "(ia32cap) the daemon runs with OPENSSL_ia32cap='$got', expected '$expect'"
+	in_ns "$NS" wg show "$IF" >/dev/null || e2e_fail "(ia32cap) wg show $IF does not answer"
+	stop_pid "$IMPL_PID" TERM 5 || e2e_fail "(ia32cap) still running 5 s after SIGTERM"
+	set_iface o
+	OPENSSL_ia32cap=':~0' start_impl "$NS" "$IMPL" "$IF"
+	got=$(environ_cap "$IMPL_PID")
+	[ "$got" = ':~0' ] || e2e_fail "(ia32cap) an operator's OPENSSL_ia32cap=:~0 became '$got'"
+	grep -q 'OpenSSL CPU capabilities: as set by OPENSSL_ia32cap' "$E2E_TMP/$IF.log" ||
+		e2e_fail "(ia32cap) the start-up log does not say the operator's OPENSSL_ia32cap is used"
+	stop_pid "$IMPL_PID" TERM 5 || e2e_fail "(ia32cap) still running 5 s after SIGTERM"
+	e2e_pass "(ia32cap)" "OPENSSL_ia32cap '${expect:-unset}' as expected on this CPU and OpenSSL; an operator's value is kept"
+fi
+
 echo "daemon_cli.sh: all checks passed in $(e2e_elapsed_ms) ms ($NAME)"
