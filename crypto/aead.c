@@ -17,6 +17,7 @@
 
 #include "common/compiler.h"
 #include "crypto/aead_pvt.h"
+#include "crypto/aead_batch.h"
 #include "crypto/evp_pvt.h"
 
 #define AEAD_IV_LEN 12
@@ -36,6 +37,7 @@ struct aead_dir {
 
 struct wgt_aead {
 	const struct wgt_aead_provider *prov;
+	bool batch;             /* the AVX-512 batch code (aead_batch.c) seals and opens */
 	struct aead_dir dir[2]; /* indexed by enc: 0 open, 1 seal */
 };
 
@@ -312,6 +314,8 @@ struct wgt_aead *wgt_aead_new(void)
 	if (!a)
 		return NULL;
 	a->prov = wgt_aead_provider();
+	a->batch = wgt_aead_batch_supported() && !getenv("WGT_AEAD_EVP") &&
+		   !getenv("WGT_AEAD_NO_BATCH");
 	for (int enc = 0; enc < 2; enc++) {
 		EVP_CIPHER_CTX *ctx;
 
@@ -493,4 +497,39 @@ int wgt_aead_open(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEA
 	if (ret && ret != -EBADMSG)
 		d->key_id = 0;
 	return ret;
+}
+
+bool wgt_aead_batching(const struct wgt_aead *a)
+{
+	return a->batch;
+}
+
+/* Worker-owned: one thread at a time per context. */
+int wgt_aead_seal_many(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
+		       struct wgt_aead_batch_item *it, size_t n)
+{
+	if (a->batch && n >= WGT_AEAD_BATCH_MIN) {
+		wgt_aead_batch_seal(key, it, n);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int ret = wgt_aead_seal(a, key_id, key, it[i].dst, it[i].src, it[i].len, it[i].nonce);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Worker-owned: one thread at a time per context. */
+void wgt_aead_open_many(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
+			struct wgt_aead_batch_item *it, size_t n)
+{
+	if (a->batch && n >= WGT_AEAD_BATCH_MIN) {
+		wgt_aead_batch_open(key, it, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		it[i].result = wgt_aead_open(a, key_id, key, it[i].dst, it[i].src,
+					     it[i].len + WGT_AEAD_TAG_SIZE, it[i].nonce);
 }

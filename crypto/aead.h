@@ -67,6 +67,23 @@ int wgt_aead_seal(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEA
 int wgt_aead_open(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
 		  uint8_t *dst, const uint8_t *src, size_t len, uint64_t nonce);
 
+/*
+ * Many messages under one key, each as wgt_aead_seal()/wgt_aead_open()
+ * would (struct wgt_aead_batch_item, crypto/aead_batch.h: dst and src equal
+ * or apart). With the AVX-512 batch code when the CPU has it and n is at
+ * least WGT_AEAD_BATCH_MIN, unless WGT_AEAD_EVP or WGT_AEAD_NO_BATCH is
+ * set; else one message at a time.
+ * seal_many returns 0 or the first failure (-EIO; only without the batch
+ * code); open_many sets each item's result (0, -EBADMSG, -EINVAL or -EIO).
+ */
+struct wgt_aead_batch_item;
+int wgt_aead_seal_many(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
+		       struct wgt_aead_batch_item *it, size_t n);
+void wgt_aead_open_many(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
+			struct wgt_aead_batch_item *it, size_t n);
+/* Whether a's seal_many/open_many run the batch code. */
+bool wgt_aead_batching(const struct wgt_aead *a);
+
 /* The OPENSSL_ia32cap mask wgt_aead_tune_cpu_caps() sets: AVX512-IFMA off. */
 #define WGT_AEAD_IA32CAP ":~0x200000"
 

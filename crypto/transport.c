@@ -8,11 +8,11 @@
 
 #include "common/compiler.h"
 #include "crypto/aead.h"
+#include "crypto/aead_batch.h"
 #include "crypto/noise.h"
 
-int wgt_transport_encrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint8_t *buf,
-			  size_t payload_len, size_t cap, size_t mtu, uint64_t now,
-			  size_t *ret_len)
+int wgt_transport_encrypt_prepare(struct wgt_noise_keypair *kp, uint8_t *buf, size_t payload_len,
+				  size_t cap, size_t mtu, uint64_t now, size_t *ret_len)
 {
 	struct wgt_msg_data *hdr = (struct wgt_msg_data *)buf;
 	size_t padded = wgt_transport_padded_len(payload_len, mtu);
@@ -35,11 +35,59 @@ int wgt_transport_encrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint
 	hdr->header.type = htole32(WGT_MSG_DATA);
 	hdr->receiver_index = htole32(kp->remote_index);
 	hdr->counter = htole64(counter);
-	if (unlikely(wgt_aead_seal(a, kp->send_key_id, kp->send_key, hdr->encrypted_data,
-				   hdr->encrypted_data, padded, counter)))
+	*ret_len = total;
+	return 0;
+}
+
+void wgt_transport_seal_item(uint8_t *buf, size_t len, struct wgt_aead_batch_item *it)
+{
+	const struct wgt_msg_data *hdr = (const struct wgt_msg_data *)buf;
+
+	it->dst = buf + WGT_MSG_DATA_HEADER_LEN;
+	it->src = it->dst;
+	it->len = len - WGT_MSG_DATA_MIN_LEN;
+	it->nonce = le64toh(hdr->counter);
+}
+
+int wgt_transport_encrypt(struct wgt_aead *a, struct wgt_noise_keypair *kp, uint8_t *buf,
+			  size_t payload_len, size_t cap, size_t mtu, uint64_t now,
+			  size_t *ret_len)
+{
+	struct wgt_aead_batch_item it;
+	size_t total;
+	int r;
+
+	r = wgt_transport_encrypt_prepare(kp, buf, payload_len, cap, mtu, now, &total);
+	if (unlikely(r))
+		return r;
+	wgt_transport_seal_item(buf, total, &it);
+	if (unlikely(wgt_aead_seal(a, kp->send_key_id, kp->send_key, it.dst, it.src, it.len,
+				   it.nonce)))
 		return -EIO;
 	*ret_len = total;
 	return 0;
+}
+
+int wgt_transport_decrypt_check(const struct wgt_noise_keypair *kp, const uint8_t *buf, size_t len,
+				uint64_t now, uint64_t *ret_counter)
+{
+	const struct wgt_msg_data *hdr = (const struct wgt_msg_data *)buf;
+	uint64_t counter;
+
+	if (unlikely(wgt_msg_classify(buf, len) != WGT_MSG_DATA))
+		return -EINVAL;
+	counter = le64toh(hdr->counter);
+	if (unlikely(counter >= WGT_REJECT_AFTER_MESSAGES ||
+		     wgt_has_expired(kp->birth, WGT_REJECT_AFTER_TIME, now)))
+		return -EKEYEXPIRED;
+	*ret_counter = counter;
+	return 0;
+}
+
+int wgt_transport_decrypt_commit(struct wgt_noise_keypair *kp, uint64_t counter)
+{
+	/* Only an authentic counter may move the window. */
+	return wgt_replay_check_and_update(&kp->replay, counter) ? 0 : -ESTALE;
 }
 
 int wgt_transport_decrypt_to(struct wgt_aead *a, struct wgt_noise_keypair *kp,
@@ -50,20 +98,16 @@ int wgt_transport_decrypt_to(struct wgt_aead *a, struct wgt_noise_keypair *kp,
 	uint64_t counter;
 	int ret;
 
-	if (unlikely(wgt_msg_classify(buf, len) != WGT_MSG_DATA))
-		return -EINVAL;
-	counter = le64toh(hdr->counter);
-	if (unlikely(counter >= WGT_REJECT_AFTER_MESSAGES ||
-		     wgt_has_expired(kp->birth, WGT_REJECT_AFTER_TIME, now)))
-		return -EKEYEXPIRED;
-
+	ret = wgt_transport_decrypt_check(kp, buf, len, now, &counter);
+	if (unlikely(ret))
+		return ret;
 	ret = wgt_aead_open(a, kp->recv_key_id, kp->recv_key, dst, hdr->encrypted_data,
 			    len - WGT_MSG_DATA_HEADER_LEN, counter);
 	if (unlikely(ret))
 		return ret == -EBADMSG ? -EBADMSG : -EIO;
-	/* Only an authentic counter may move the window. */
-	if (unlikely(!wgt_replay_check_and_update(&kp->replay, counter)))
-		return -ESTALE;
+	ret = wgt_transport_decrypt_commit(kp, counter);
+	if (unlikely(ret))
+		return ret;
 	*ret_payload_len = len - WGT_MSG_DATA_MIN_LEN;
 	return 0;
 }

@@ -69,4 +69,27 @@ int wgt_transport_decrypt_to(struct wgt_aead *a, struct wgt_noise_keypair *kp,
 			     const uint8_t *buf, size_t len, uint8_t *dst, uint64_t now,
 			     size_t *ret_payload_len);
 
+/*
+ * The same in steps, for a worker that seals or opens a whole batch at once
+ * (wgt_aead_seal_many/open_many):
+ *
+ * Sending: wgt_transport_encrypt_prepare() does everything
+ * wgt_transport_encrypt() does except sealing (same results; the header,
+ * counter and padding are written); wgt_transport_seal_item() then
+ * describes the message of *ret_len bytes at buf for sealing in place.
+ *
+ * Receiving: wgt_transport_decrypt_check() does the checks before opening
+ * (-EINVAL, -EKEYEXPIRED) and gives the counter; the caller opens
+ * buf + 16, len - 32 bytes, tag after it, with that counter as nonce;
+ * only after a successful open, wgt_transport_decrypt_commit() moves the
+ * replay window (0, or -ESTALE for a replay).
+ */
+struct wgt_aead_batch_item;
+int wgt_transport_encrypt_prepare(struct wgt_noise_keypair *kp, uint8_t *buf, size_t payload_len,
+				  size_t cap, size_t mtu, uint64_t now, size_t *ret_len);
+void wgt_transport_seal_item(uint8_t *buf, size_t len, struct wgt_aead_batch_item *it);
+int wgt_transport_decrypt_check(const struct wgt_noise_keypair *kp, const uint8_t *buf, size_t len,
+				uint64_t now, uint64_t *ret_counter);
+int wgt_transport_decrypt_commit(struct wgt_noise_keypair *kp, uint64_t counter);
+
 #endif

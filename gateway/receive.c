@@ -7,6 +7,8 @@
 #include "common/allowedips.h"
 #include "common/log.h"
 #include "common/ring.h"
+#include "crypto/aead.h"
+#include "crypto/aead_batch.h"
 #include "crypto/transport.h"
 #include "gateway/worker_pvt.h"
 
@@ -93,43 +95,72 @@ static void flush_tun(struct wgt_worker *w, unsigned n)
 }
 
 /*
- * Worker-owned. One data message: decrypt into the next output slot, check
- * the replay window, roam, check the inner source. Returns true when a
- * packet for the TUN device was added.
+ * Worker-owned. Step 1 of a data message: find its keypair, check it
+ * before opening, and queue it for opening into output slot `slot`.
+ * Returns true when queued.
  */
-static bool receive_data(struct wgt_worker *w, const uint8_t *buf, size_t len,
-			 const union wgt_sockaddr *src, const struct wgt_udp_rx_info *info,
-			 unsigned slot, struct wgt_peer **roamed)
+static bool data_queue(struct wgt_worker *w, const uint8_t *buf, size_t len, unsigned msg,
+		       unsigned slot)
 {
 	struct wgt_worker_data *d = w->data;
 	struct wgt_device *dev = w->dev;
 	uint32_t index = le32toh(((const struct wgt_msg_data *)buf)->receiver_index);
-	uint8_t *out = d->out[slot] + WGT_PKT_HEADROOM;
 	struct wgt_noise_keypair *kp;
 	enum wgt_index_kind kind;
-	struct wgt_peer *peer;
-	struct worker_ip ip;
-	size_t plen;
-	int r;
+	uint64_t counter;
 
 	kp = wgt_index_lookup(&dev->index, index, &kind);
 	if (unlikely(!kp || kind != WGT_INDEX_KEYPAIR || kp->local_index != index)) {
 		wgt_worker_stat_inc(&w->stats.rx_no_keypair, 1);
 		return false;
 	}
-	peer = kp->owner;
-	r = wgt_transport_decrypt_to(w->aead, kp, buf, len, out, d->now, &plen);
-	if (unlikely(r)) {
-		if (r == -ESTALE)
-			wgt_worker_stat_inc(&w->stats.rx_replayed, 1);
-		else
-			wgt_worker_stat_inc(&w->stats.rx_auth_failed, 1);
+	if (unlikely(wgt_transport_decrypt_check(kp, buf, len, d->now, &counter))) {
+		wgt_worker_stat_inc(&w->stats.rx_auth_failed, 1);
+		return false;
+	}
+	d->rx_kp[slot] = kp;
+	d->rx_msg[slot] = msg;
+	d->rx_items[slot] = (struct wgt_aead_batch_item){
+		.dst = d->out[slot] + WGT_PKT_HEADROOM,
+		.src = buf + WGT_MSG_DATA_HEADER_LEN,
+		.len = len - WGT_MSG_DATA_MIN_LEN,
+		.nonce = counter,
+	};
+	return true;
+}
+
+/*
+ * Worker-owned. Step 2, after opening: the replay window, roaming,
+ * counters, timers, the inner source check. Returns true when the packet
+ * (*ret_len bytes at the item's dst) goes to the TUN device.
+ */
+static bool data_done(struct wgt_worker *w, unsigned slot, struct wgt_peer **roamed,
+		      unsigned *roamed_msg, size_t *ret_len)
+{
+	struct wgt_worker_data *d = w->data;
+	struct wgt_device *dev = w->dev;
+	struct wgt_aead_batch_item *it = &d->rx_items[slot];
+	struct wgt_noise_keypair *kp = d->rx_kp[slot];
+	struct wgt_peer *peer = kp->owner;
+	unsigned msg = d->rx_msg[slot];
+	size_t len = it->len + WGT_MSG_DATA_MIN_LEN, plen = it->len;
+	struct wgt_udp_rx_info *info = &d->rx_info[msg];
+	struct worker_ip ip;
+
+	if (unlikely(it->result)) {
+		wgt_worker_stat_inc(&w->stats.rx_auth_failed, 1);
+		return false;
+	}
+	if (unlikely(wgt_transport_decrypt_commit(kp, it->nonce))) {
+		wgt_worker_stat_inc(&w->stats.rx_replayed, 1);
 		return false;
 	}
 	/* The datagrams of one read share their source: roam once per peer and read. */
-	if (*roamed != peer) {
-		wgt_peer_roam(peer, src, info->has_local ? &info->local : NULL, info->ifindex);
+	if (*roamed != peer || *roamed_msg != msg) {
+		wgt_peer_roam(peer, &d->rx_names[msg], info->has_local ? &info->local : NULL,
+			      info->ifindex);
 		*roamed = peer;
+		*roamed_msg = msg;
 	}
 	wgt_peer_count_rx(peer, w->id, len);
 	wgt_worker_stat_inc(&w->stats.rx_packets, 1);
@@ -155,7 +186,7 @@ static bool receive_data(struct wgt_worker *w, const uint8_t *buf, size_t len,
 	wgt_worker_peer_events(w, peer, 1U << WGT_TIMER_EV_AUTH_RECEIVED |
 						1U << WGT_TIMER_EV_AUTH_TRAVERSAL |
 						1U << WGT_TIMER_EV_DATA_RECEIVED);
-	if (unlikely(!worker_ip_parse(out, plen, &ip) || ip.tot_len < 20 || ip.tot_len > plen)) {
+	if (unlikely(!worker_ip_parse(it->dst, plen, &ip) || ip.tot_len < 20 || ip.tot_len > plen)) {
 		wgt_worker_stat_inc(&w->stats.rx_invalid, 1);
 		return false;
 	}
@@ -170,10 +201,41 @@ static bool receive_data(struct wgt_worker *w, const uint8_t *buf, size_t len,
 		}
 		return false;
 	}
-	d->out_pkts[slot].data = out;
-	d->out_pkts[slot].len = ip.tot_len;
-	d->out_pkts[slot].cap = WORKER_SLOT_SIZE - WGT_PKT_HEADROOM - 16;
+	*ret_len = ip.tot_len;
 	return true;
+}
+
+/*
+ * Worker-owned. Opens the queued data messages [0, n), each run under one
+ * keypair in one call, finishes them in order and writes them to the TUN
+ * device.
+ */
+static void data_flush(struct wgt_worker *w, unsigned n)
+{
+	struct wgt_worker_data *d = w->data;
+	struct wgt_peer *roamed = NULL;
+	unsigned roamed_msg = 0, nout = 0;
+
+	for (unsigned i = 0; i < n;) {
+		struct wgt_noise_keypair *kp = d->rx_kp[i];
+		unsigned j = i + 1;
+
+		while (j < n && d->rx_kp[j] == kp)
+			j++;
+		wgt_aead_open_many(w->aead, kp->recv_key_id, kp->recv_key, &d->rx_items[i], j - i);
+		i = j;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		size_t len;
+
+		if (!data_done(w, i, &roamed, &roamed_msg, &len))
+			continue;
+		d->out_pkts[nout].data = d->rx_items[i].dst;
+		d->out_pkts[nout].len = len;
+		d->out_pkts[nout].cap = WORKER_SLOT_SIZE - WGT_PKT_HEADROOM - 16;
+		nout++;
+	}
+	flush_tun(w, nout);
 }
 
 /* Worker-owned. A handshake message goes to the control thread with its addresses. */
@@ -203,7 +265,7 @@ static void to_control(struct wgt_worker *w, const uint8_t *buf, size_t len,
 unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd)
 {
 	struct wgt_worker_data *d = w->data;
-	unsigned nout = 0;
+	unsigned nq = 0;
 	int n;
 
 	if (fd < 0)
@@ -225,33 +287,32 @@ unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd)
 	for (int i = 0; i < n; i++) {
 		const union wgt_sockaddr *src = &d->rx_names[i];
 		size_t total = d->rx_msgs[i].msg_len, seg;
-		struct wgt_peer *roamed = NULL;
-		struct wgt_udp_rx_info info;
+		struct wgt_udp_rx_info *info = &d->rx_info[i];
 
-		if (wgt_udp_rx_info_parse(&d->rx_msgs[i].msg_hdr, &info)) {
+		if (wgt_udp_rx_info_parse(&d->rx_msgs[i].msg_hdr, info)) {
 			wgt_worker_stat_inc(&w->stats.rx_invalid, 1);
 			continue;
 		}
 		/* With UDP_GRO one read holds datagrams of gso_size bytes, the last maybe shorter. */
-		seg = info.gso_size ? info.gso_size : total;
+		seg = info->gso_size ? info->gso_size : total;
 		for (size_t off = 0; off < total; off += seg) {
 			const uint8_t *buf = d->rx[i] + off;
 			size_t len = WGT_MIN(seg, total - off);
 			enum wgt_message_type type = wgt_msg_classify(buf, len);
 
 			if (likely(type == WGT_MSG_DATA)) {
-				if (receive_data(w, buf, len, src, &info, nout, &roamed) &&
-				    ++nout == WORKER_RX_OUT) {
-					flush_tun(w, nout);
-					nout = 0;
+				if (data_queue(w, buf, len, (unsigned)i, nq) &&
+				    ++nq == WORKER_RX_OUT) {
+					data_flush(w, nq);
+					nq = 0;
 				}
 			} else if (type != WGT_MSG_INVALID) {
-				to_control(w, buf, len, src, &info);
+				to_control(w, buf, len, src, info);
 			} else {
 				wgt_worker_stat_inc(&w->stats.rx_invalid, 1);
 			}
 		}
 	}
-	flush_tun(w, nout);
+	data_flush(w, nq);
 	return (unsigned)n;
 }

@@ -8,6 +8,8 @@
 
 #include "common/allowedips.h"
 #include "common/log.h"
+#include "crypto/aead.h"
+#include "crypto/aead_batch.h"
 #include "crypto/transport.h"
 #include "gateway/worker_pvt.h"
 
@@ -99,7 +101,6 @@ static unsigned read_tun(struct wgt_worker *w, unsigned *ret_reads)
 	return n;
 }
 
-/* Worker-owned. Routes and encrypts message i in place; false when it does not go out now. */
 /*
  * The last route looked up in a pass. It keeps a copy of the address: the
  * packet it came from is encrypted in place right after the lookup.
@@ -110,7 +111,11 @@ struct route_cache {
 	struct wgt_peer *peer;
 };
 
-static bool encrypt_one(struct wgt_worker *w, unsigned i, struct route_cache *rc)
+/*
+ * Worker-owned. Routes message i and prepares it for sealing (header,
+ * counter, padding); false when it does not go out now.
+ */
+static bool prepare_one(struct wgt_worker *w, unsigned i, struct route_cache *rc)
 {
 	struct wgt_worker_data *d = w->data;
 	struct wgt_device *dev = w->dev;
@@ -140,8 +145,9 @@ static bool encrypt_one(struct wgt_worker *w, unsigned i, struct route_cache *rc
 	kp = atomic_load_explicit(&peer->keypairs.current, memory_order_acquire);
 	if (unlikely(atomic_load_explicit(&peer->staged_inflight, memory_order_acquire) || !kp))
 		goto stage;
-	r = wgt_transport_encrypt(w->aead, kp, buf, len, WORKER_SLOT_SIZE,
-				  atomic_load_explicit(&dev->mtu, memory_order_relaxed), d->now, &out);
+	r = wgt_transport_encrypt_prepare(kp, buf, len, WORKER_SLOT_SIZE,
+					  atomic_load_explicit(&dev->mtu, memory_order_relaxed),
+					  d->now, &out);
 	if (unlikely(r)) {
 		if (r == -EKEYEXPIRED)
 			goto stage;
@@ -155,6 +161,32 @@ stage:
 	stage(w, peer, buf + WGT_PKT_HEADROOM, len);
 	wgt_worker_want_handshake(w, peer, WGT_CTRL_WANT_HANDSHAKE);
 	return false;
+}
+
+/* Worker-owned. Seals the prepared messages of [0, n), each run under one keypair in one call. */
+static void seal_all(struct wgt_worker *w, unsigned n)
+{
+	struct wgt_worker_data *d = w->data;
+
+	for (unsigned i = 0; i < n;) {
+		struct wgt_noise_keypair *kp = d->tx_kp[i];
+		unsigned j = i, k = 0;
+
+		if (!d->tx_peer[i]) {
+			i++;
+			continue;
+		}
+		for (; j < n && (!d->tx_peer[j] || d->tx_kp[j] == kp); j++)
+			if (d->tx_peer[j])
+				wgt_transport_seal_item(d->tx[j], d->tx_len[j], &d->tx_items[k++]);
+		if (unlikely(wgt_aead_seal_many(w->aead, kp->send_key_id, kp->send_key,
+						d->tx_items, k))) {
+			for (unsigned m = i; m < j; m++)
+				d->tx_peer[m] = NULL;
+			wgt_worker_stat_inc(&w->stats.tx_send_errors, k);
+		}
+		i = j;
+	}
 }
 
 /*
@@ -293,8 +325,9 @@ unsigned wgt_send_from_tun(struct wgt_worker *w)
 
 	n = read_tun(w, &reads);
 	for (unsigned i = 0; i < n; i++)
-		if (!encrypt_one(w, i, &rc))
+		if (!prepare_one(w, i, &rc))
 			d->tx_peer[i] = NULL;
+	seal_all(w, n);
 
 	for (unsigned i = 0; i < n;) {
 		struct wgt_peer *peer = d->tx_peer[i];

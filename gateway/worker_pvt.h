@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include "common/endpoint.h"
+#include "crypto/aead_batch.h"
 #include "io/offload.h"
 #include "io/tun.h"
 #include "io/udp.h"
@@ -49,6 +50,7 @@ struct wgt_worker_data {
 	uint32_t tx_len[WORKER_TX_POOL];
 	struct wgt_peer *tx_peer[WORKER_TX_POOL];
 	struct wgt_noise_keypair *tx_kp[WORKER_TX_POOL];
+	struct wgt_aead_batch_item tx_items[WORKER_TX_POOL];
 	struct iovec tx_iov[WORKER_TX_POOL];
 	struct mmsghdr tx_msgs[WORKER_TX_POOL];
 	union wgt_sockaddr tx_names[WORKER_TX_POOL];
@@ -63,6 +65,11 @@ struct wgt_worker_data {
 	struct iovec rx_iov[WORKER_RX_MSGS];
 	union wgt_sockaddr rx_names[WORKER_RX_MSGS];
 	union worker_cmsg rx_ctl[WORKER_RX_MSGS];
+	struct wgt_udp_rx_info rx_info[WORKER_RX_MSGS];
+	/* data messages queued for opening, by output slot */
+	struct wgt_aead_batch_item rx_items[WORKER_RX_OUT];
+	struct wgt_noise_keypair *rx_kp[WORKER_RX_OUT];
+	unsigned rx_msg[WORKER_RX_OUT];       /* the datagram batch it came in */
 	uint8_t *out[WORKER_RX_OUT];
 	struct wgt_offload_pkt out_pkts[WORKER_RX_OUT];
 	struct iovec writes[WORKER_RX_OUT];
