@@ -34,6 +34,13 @@
  */
 uint32_t wgt_csum_partial(const void *buf, size_t len, uint32_t sum);
 
+/*
+ * Copies src[0..len) to dst (not overlapping) and returns what
+ * wgt_csum_partial(dst, len, sum) would: one pass over the data.
+ * Any thread (pure function).
+ */
+uint32_t wgt_csum_copy(void *dst, const void *src, size_t len, uint32_t sum);
+
 /* Folds a partial sum to 16 bits with end-around carry; no complement. */
 static inline uint16_t wgt_csum_fold(uint32_t sum)
 {

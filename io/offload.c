@@ -250,6 +250,14 @@ static int check_gso(const struct virtio_net_hdr *h, const uint8_t *ip, size_t i
 	return 0;
 }
 
+/* Two partial sums as one (end-around carry). */
+static inline uint32_t csum_add(uint32_t a, uint32_t b)
+{
+	uint64_t t = (uint64_t)a + b;
+
+	return (uint32_t)t + (uint32_t)(t >> 32);
+}
+
 /* Segment i of nseg: headers fixed up, checksums computed. Returns its length. */
 static size_t make_segment(uint8_t *out, const uint8_t *ip, const struct ipinfo *ii, size_t hlen,
 			   const uint8_t *payload, size_t plen, unsigned i, unsigned nseg,
@@ -257,10 +265,12 @@ static size_t make_segment(uint8_t *out, const uint8_t *ip, const struct ipinfo 
 {
 	size_t slen = hlen + plen, l4len = slen - ii->l4off;
 	uint8_t *l4 = out + ii->l4off;
+	uint32_t psum;
 	uint16_t csum;
 
 	memcpy(out, ip, hlen);
-	memcpy(out + hlen, payload, plen);
+	/* The payload's sum comes with its copy; the headers are added below (hlen - l4off is even). */
+	psum = wgt_csum_copy(out + hlen, payload, plen, 0);
 	if (ii->version == 4) {
 		put16(out + 2, (uint32_t)slen);
 		put16(out + 4, get16(ip + 4) + i);
@@ -276,13 +286,15 @@ static size_t make_segment(uint8_t *out, const uint8_t *ip, const struct ipinfo 
 			l4[13] &= (uint8_t)~TCP_CWR;
 		l4[TCP_CSUM_OFF] = l4[TCP_CSUM_OFF + 1] = 0;
 		csum = wgt_csum_finish(wgt_csum_partial(
-			l4, l4len, pseudo_sum(out, ii->version, IPPROTO_TCP, l4len)));
+			l4, hlen - ii->l4off,
+			csum_add(pseudo_sum(out, ii->version, IPPROTO_TCP, l4len), psum)));
 		put_csum(l4 + TCP_CSUM_OFF, csum);
 	} else {
 		put16(l4 + 4, (uint32_t)l4len);
 		l4[UDP_CSUM_OFF] = l4[UDP_CSUM_OFF + 1] = 0;
 		csum = wgt_csum_finish(wgt_csum_partial(
-			l4, l4len, pseudo_sum(out, ii->version, IPPROTO_UDP, l4len)));
+			l4, hlen - ii->l4off,
+			csum_add(pseudo_sum(out, ii->version, IPPROTO_UDP, l4len), psum)));
 		put_csum(l4 + UDP_CSUM_OFF, csum ? csum : 0xffff);
 	}
 	return slen;

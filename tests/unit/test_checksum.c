@@ -160,6 +160,34 @@ START_TEST(test_chaining)
 }
 END_TEST
 
+/* The copying sum: the same sum as over the copy, the copy exact, nothing written past it. */
+START_TEST(test_copy)
+{
+	static uint8_t src[4096 + 8], dst[4096 + 72];
+
+	for (int i = 0; i < 3000; i++) {
+		size_t soff = rng() % 8, doff = rng() % 64;
+		size_t len = i < 300 ? (size_t)i : rng() % 4097;
+		uint32_t init = (uint32_t)rng(), s;
+
+		if (i % 100 == 0) {
+			fill_random(src, sizeof(src));
+			if (i % 200 == 0)
+				memset(src, 0xff, sizeof(src));
+		}
+		memset(dst, 0x5a, sizeof(dst));
+		s = wgt_csum_copy(dst + doff, src + soff, len, init);
+		ck_assert(!memcmp(dst + doff, src + soff, len));
+		ck_assert_uint_eq(dst[doff + len], 0x5a);
+		if (doff)
+			ck_assert_uint_eq(dst[doff - 1], 0x5a);
+		ck_assert_uint_eq(wgt_csum_fold(s), wgt_csum_fold(wgt_csum_partial(src + soff, len, init)));
+		ck_assert_uint_eq(ntohs(wgt_csum_fold(wgt_csum_copy(dst + doff, src + soff, len, 0))),
+				  naive_sum(src + soff, len));
+	}
+}
+END_TEST
+
 START_TEST(test_pseudo_ipv4)
 {
 	static uint8_t naive[12 + 2048];
@@ -233,6 +261,7 @@ static Suite *checksum_suite(void)
 	tcase_add_test(tc, test_differential_exhaustive_small);
 	tcase_add_test(tc, test_differential_random);
 	tcase_add_test(tc, test_chaining);
+	tcase_add_test(tc, test_copy);
 	tcase_add_test(tc, test_pseudo_ipv4);
 	tcase_add_test(tc, test_pseudo_ipv6);
 	suite_add_tcase(s, tc);
