@@ -3,6 +3,7 @@
 #include "crypto/aead_batch.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <immintrin.h>
@@ -391,77 +392,218 @@ static void poly_finish(const uint64_t h_in[5], const uint8_t key[32], uint8_t t
 	memcpy(tag + 8, &hi, 8);
 }
 
+/* ---- the same with AVX512-IFMA: radix 2^44, three limbs, 52-bit multiply-adds ---- */
+
+#define TARGET_IFMA __attribute__((target("avx512f,avx512bw,avx512ifma")))
+#define M44 0xfffffffffffULL
+#define M42 0x3ffffffffffULL
+
+struct poly_state44 {
+	__m512i h[3], r[3], s[2];   /* s[i] = 20 * r[i + 1]: 2^132 = 4 * 2^130 = 20 mod p */
+};
+
+TARGET_IFMA INLINE void poly_init44(struct poly_state44 *st, const struct poly_lane *l)
+{
+	uint64_t r[3][8];
+
+	for (unsigned i = 0; i < 8; i++) {
+		uint64_t t0 = le64(l[i].key) & 0x0ffffffc0fffffffULL;
+		uint64_t t1 = le64(l[i].key + 8) & 0x0ffffffc0ffffffcULL;
+		unsigned v = lane_of(i);
+
+		r[0][v] = t0 & M44;
+		r[1][v] = (t0 >> 44 | t1 << 20) & M44;
+		r[2][v] = t1 >> 24;
+	}
+	for (int k = 0; k < 3; k++) {
+		st->h[k] = _mm512_setzero_si512();
+		st->r[k] = _mm512_loadu_si512(r[k]);
+	}
+	for (int k = 0; k < 2; k++)
+		st->s[k] = _mm512_add_epi64(_mm512_slli_epi64(st->r[k + 1], 4),
+					    _mm512_slli_epi64(st->r[k + 1], 2));
+	OPENSSL_cleanse(r, sizeof(r));
+}
+
+#define LO(acc, a, b) _mm512_madd52lo_epu64(acc, a, b)
+#define HI(acc, a, b) _mm512_madd52hi_epu64(acc, a, b)
+
+/*
+ * h = (h + block) * r: each product's low 52 bits stay in its limb, the
+ * high ones weigh 2^52 = 2^8 times the next limb (and 2^140 = 5 * 2^10 mod
+ * p past the top).
+ */
+TARGET_IFMA INLINE void poly_step44(struct poly_state44 *st, const uint8_t *const a[8], size_t off,
+				   __mmask8 active)
+{
+	const __m512i m44 = _mm512_set1_epi64(M44), z = _mm512_setzero_si512();
+	__m512i lo, hi, x0, x1, x2, d0, d1, d2, t0, t1, t2, c;
+
+	load8(a, off, &lo, &hi);
+	x0 = _mm512_add_epi64(st->h[0], _mm512_and_si512(lo, m44));
+	x1 = _mm512_add_epi64(st->h[1], _mm512_and_si512(_mm512_or_si512(_mm512_srli_epi64(lo, 44),
+									_mm512_slli_epi64(hi, 20)),
+							m44));
+	x2 = _mm512_add_epi64(st->h[2], _mm512_or_si512(_mm512_srli_epi64(hi, 24),
+							_mm512_set1_epi64(1LL << 40)));
+
+	d0 = LO(LO(LO(z, x0, st->r[0]), x1, st->s[1]), x2, st->s[0]);
+	d1 = LO(LO(LO(z, x0, st->r[1]), x1, st->r[0]), x2, st->s[1]);
+	d2 = LO(LO(LO(z, x0, st->r[2]), x1, st->r[1]), x2, st->r[0]);
+	t0 = HI(HI(HI(z, x0, st->r[0]), x1, st->s[1]), x2, st->s[0]);
+	t1 = HI(HI(HI(z, x0, st->r[1]), x1, st->r[0]), x2, st->s[1]);
+	t2 = HI(HI(HI(z, x0, st->r[2]), x1, st->r[1]), x2, st->r[0]);
+
+	d1 = _mm512_add_epi64(d1, _mm512_slli_epi64(t0, 8));
+	d2 = _mm512_add_epi64(d2, _mm512_slli_epi64(t1, 8));
+	d0 = _mm512_add_epi64(d0, _mm512_add_epi64(_mm512_slli_epi64(t2, 10),
+						   _mm512_slli_epi64(t2, 12)));
+	c = _mm512_srli_epi64(d0, 44);
+	d0 = _mm512_and_si512(d0, m44);
+	d1 = _mm512_add_epi64(d1, c);
+	c = _mm512_srli_epi64(d1, 44);
+	d1 = _mm512_and_si512(d1, m44);
+	d2 = _mm512_add_epi64(d2, c);
+	c = _mm512_srli_epi64(d2, 42);
+	d2 = _mm512_and_si512(d2, _mm512_set1_epi64(M42));
+	d0 = _mm512_add_epi64(d0, _mm512_add_epi64(c, _mm512_slli_epi64(c, 2)));
+	c = _mm512_srli_epi64(d0, 44);
+	d0 = _mm512_and_si512(d0, m44);
+	d1 = _mm512_add_epi64(d1, c);
+	st->h[0] = _mm512_mask_mov_epi64(st->h[0], active, d0);
+	st->h[1] = _mm512_mask_mov_epi64(st->h[1], active, d1);
+	st->h[2] = _mm512_mask_mov_epi64(st->h[2], active, d2);
+}
+
+/* Full reduction of one radix-2^44 lane, plus s: the tag. */
+static void poly_finish44(const uint64_t h_in[3], const uint8_t key[32], uint8_t tag[16])
+{
+	uint64_t h0 = h_in[0], h1 = h_in[1], h2 = h_in[2], g0, g1, g2, c, mask, lo, hi, s_lo, s_hi;
+
+	for (int k = 0; k < 2; k++) {
+		c = h1 >> 44; h1 &= M44; h2 += c;
+		c = h2 >> 42; h2 &= M42; h0 += c * 5;
+		c = h0 >> 44; h0 &= M44; h1 += c;
+	}
+	/* g = h + 5 - 2^130; h < p exactly when g is negative. */
+	g0 = h0 + 5; c = g0 >> 44; g0 &= M44;
+	g1 = h1 + c; c = g1 >> 44; g1 &= M44;
+	g2 = h2 + c - (1ULL << 42);
+	mask = (g2 >> 63) - 1;  /* all ones when g >= 0: take g */
+	h0 = (h0 & ~mask) | (g0 & mask);
+	h1 = (h1 & ~mask) | (g1 & mask);
+	h2 = (h2 & ~mask) | (g2 & mask);
+
+	lo = h0 | h1 << 44;
+	hi = h1 >> 20 | h2 << 24;
+	s_lo = le64(key + 16);
+	s_hi = le64(key + 24);
+	lo += s_lo;
+	hi += s_hi + (lo < s_lo);
+	memcpy(tag, &lo, 8);
+	memcpy(tag + 8, &hi, 8);
+}
+
 /*
  * Tags of messages in[0..n), n <= LANES: two vectors of 8 lanes stepped
  * together. Each lane reads its message's full 16-byte blocks in place,
  * then the zero-padded partial block (if any) and the length block from
  * its own 32-byte tail. Empty slots repeat message 0 and are ignored.
+ * One body for both radixes (NL limbs).
  */
-TARGET static void poly16(const struct poly_lane *in, unsigned n)
+#define POLY16(NAME, ATTR, STATE, INIT, STEP, FINISH, NL)                                   \
+	ATTR static void NAME(const struct poly_lane *in, unsigned n)                       \
+	{                                                                                   \
+		struct poly_lane l[LANES];                                                  \
+		STATE sa, sb;                                                               \
+		uint8_t tails[LANES][32];                                                   \
+		const uint8_t *a[LANES];                                                    \
+		uint64_t h[NL][8], nfull[LANES], nsteps[LANES], min_full = UINT64_MAX;      \
+		uint64_t max_steps = 0;                                                     \
+                                                                                            \
+		for (unsigned i = 0; i < LANES; i++) {                                      \
+			size_t len, rem;                                                    \
+                                                                                            \
+			l[i] = in[i < n ? i : 0];                                           \
+			len = l[i].len;                                                     \
+			rem = len % 16;                                                     \
+			memset(tails[i], 0, 32);                                            \
+			memcpy(tails[i], l[i].msg + len - rem, rem);                        \
+			/* The length block: associated-data length (0), text length. */   \
+			memcpy(tails[i] + (rem ? 16 : 0) + 8, &len, 8);                     \
+			nfull[i] = len / 16;                                                \
+			nsteps[i] = nfull[i] + (rem ? 2 : 1);                               \
+			min_full = nfull[i] < min_full ? nfull[i] : min_full;               \
+			max_steps = nsteps[i] > max_steps ? nsteps[i] : max_steps;          \
+		}                                                                           \
+		INIT(&sa, l);                                                               \
+		INIT(&sb, l + 8);                                                           \
+		/* Every lane in its own message: no masks, no per-lane choices. */        \
+		for (unsigned i = 0; i < LANES; i++)                                        \
+			a[i] = l[i].msg;                                                    \
+		for (uint64_t k = 0; k < min_full; k++) {                                   \
+			STEP(&sa, a, 16 * k, 0xff);                                         \
+			STEP(&sb, a + 8, 16 * k, 0xff);                                     \
+		}                                                                           \
+		/* The rest: lanes past their length block keep their h. */               \
+		for (uint64_t k = min_full; k < max_steps; k++) {                           \
+			__mmask8 act[2] = { 0, 0 };                                         \
+                                                                                            \
+			for (unsigned i = 0; i < LANES; i++) {                              \
+				if (k < nfull[i])                                           \
+					a[i] = l[i].msg + 16 * k;                           \
+				else if (k < nsteps[i])                                     \
+					a[i] = tails[i] + 16 * (k - nfull[i]);              \
+				else                                                        \
+					a[i] = tails[i];                                    \
+				if (k < nsteps[i])                                          \
+					act[i / 8] |= (__mmask8)(1u << lane_of(i % 8));     \
+			}                                                                   \
+			STEP(&sa, a, 0, act[0]);                                            \
+			STEP(&sb, a + 8, 0, act[1]);                                        \
+		}                                                                           \
+		for (unsigned v = 0; v < 2 && v * 8 < n; v++) {                             \
+			const STATE *st = v ? &sb : &sa;                                    \
+                                                                                            \
+			for (int k = 0; k < NL; k++)                                        \
+				_mm512_storeu_si512(h[k], st->h[k]);                        \
+			for (unsigned i = v * 8; i < n && i < v * 8 + 8; i++) {             \
+				unsigned ln = lane_of(i % 8);                               \
+				uint64_t hl[NL];                                            \
+                                                                                            \
+				for (int k = 0; k < NL; k++)                                \
+					hl[k] = h[k][ln];                                   \
+				FINISH(hl, l[i].key, l[i].tag);                             \
+			}                                                                   \
+		}                                                                           \
+		/* sa and sb stay out of memory where they can (burn_stack() wipes spills). */ \
+		OPENSSL_cleanse(tails, sizeof(tails));                                      \
+		OPENSSL_cleanse(h, sizeof(h));                                              \
+	}
+
+POLY16(poly16_26, TARGET, struct poly_state, poly_init, poly_step, poly_finish, 5)
+POLY16(poly16_44, TARGET_IFMA, struct poly_state44, poly_init44, poly_step44, poly_finish44, 3)
+
+/* Any thread: every thread computes the same value, stored with relaxed atomics. */
+static bool use_ifma(void)
 {
-	struct poly_lane l[LANES];
-	struct poly_state sa, sb;
-	uint8_t tails[LANES][32];
-	const uint8_t *a[LANES];
-	uint64_t h[5][8], nfull[LANES], nsteps[LANES], min_full = UINT64_MAX, max_steps = 0;
+	static int use = -1;
+	int v = __atomic_load_n(&use, __ATOMIC_RELAXED);
 
-	for (unsigned i = 0; i < LANES; i++) {
-		size_t len, rem;
-
-		l[i] = in[i < n ? i : 0];
-		len = l[i].len;
-		rem = len % 16;
-		memset(tails[i], 0, 32);
-		memcpy(tails[i], l[i].msg + len - rem, rem);
-		/* The length block: 8 bytes of associated-data length (0), 8 of text length. */
-		memcpy(tails[i] + (rem ? 16 : 0) + 8, &len, 8);
-		nfull[i] = len / 16;
-		nsteps[i] = nfull[i] + (rem ? 2 : 1);
-		min_full = nfull[i] < min_full ? nfull[i] : min_full;
-		max_steps = nsteps[i] > max_steps ? nsteps[i] : max_steps;
+	if (v < 0) {
+		__builtin_cpu_init();
+		v = __builtin_cpu_supports("avx512ifma") && !getenv("WGT_AEAD_NO_IFMA");
+		__atomic_store_n(&use, v, __ATOMIC_RELAXED);
 	}
-	poly_init(&sa, l);
-	poly_init(&sb, l + 8);
+	return v;
+}
 
-	/* Every lane in its own message: no masks, no per-lane choices. */
-	for (unsigned i = 0; i < LANES; i++)
-		a[i] = l[i].msg;
-	for (uint64_t k = 0; k < min_full; k++) {
-		poly_step(&sa, a, 16 * k, 0xff);
-		poly_step(&sb, a + 8, 16 * k, 0xff);
-	}
-	/* The rest: lanes past their length block keep their h. */
-	for (uint64_t k = min_full; k < max_steps; k++) {
-		__mmask8 act[2] = { 0, 0 };
-
-		for (unsigned i = 0; i < LANES; i++) {
-			if (k < nfull[i])
-				a[i] = l[i].msg + 16 * k;
-			else if (k < nsteps[i])
-				a[i] = tails[i] + 16 * (k - nfull[i]);
-			else
-				a[i] = tails[i];
-			if (k < nsteps[i])
-				act[i / 8] |= (__mmask8)(1u << lane_of(i % 8));
-		}
-		poly_step(&sa, a, 0, act[0]);
-		poly_step(&sb, a + 8, 0, act[1]);
-	}
-	for (unsigned v = 0; v < 2 && v * 8 < n; v++) {
-		const struct poly_state *st = v ? &sb : &sa;
-
-		for (int k = 0; k < 5; k++)
-			_mm512_storeu_si512(h[k], st->h[k]);
-		for (unsigned i = v * 8; i < n && i < v * 8 + 8; i++) {
-			unsigned ln = lane_of(i % 8);
-			uint64_t hl[5] = { h[0][ln], h[1][ln], h[2][ln], h[3][ln], h[4][ln] };
-
-			poly_finish(hl, l[i].key, l[i].tag);
-		}
-	}
-	/* sa and sb stay out of memory where they can (burn_stack() wipes any spill). */
-	OPENSSL_cleanse(tails, sizeof(tails));
-	OPENSSL_cleanse(h, sizeof(h));
+static void poly16(const struct poly_lane *in, unsigned n)
+{
+	if (use_ifma())
+		poly16_44(in, n);
+	else
+		poly16_26(in, n);
 }
 
 /* ---- the AEAD ---- */

@@ -113,15 +113,18 @@ TARGET static uint64_t sum_block_avx512(unsigned char *dst, const unsigned char 
 	return sum_block(p, len, s);
 }
 
+/* Any thread: every thread computes the same value, stored with relaxed atomics. */
 static bool have_avx512(void)
 {
 	static int have = -1;
+	int v = __atomic_load_n(&have, __ATOMIC_RELAXED);
 
-	if (have < 0) {
+	if (v < 0) {
 		__builtin_cpu_init();
-		have = __builtin_cpu_supports("avx512f");
+		v = __builtin_cpu_supports("avx512f");
+		__atomic_store_n(&have, v, __ATOMIC_RELAXED);
 	}
-	return have;
+	return v;
 }
 
 uint32_t wgt_csum_copy(void *dst, const void *src, size_t len, uint32_t sum)
