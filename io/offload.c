@@ -268,13 +268,15 @@ static size_t make_segment(uint8_t *out, const uint8_t *ip, const struct ipinfo 
 	uint32_t psum;
 	uint16_t csum;
 
+	/*
+	 * Headers first, payload second: the header fields are written byte by
+	 * byte, and the copy gives those stores time to land before the header
+	 * is summed (a load right behind them would wait for them).
+	 */
 	memcpy(out, ip, hlen);
-	/* The payload's sum comes with its copy; the headers are added below (hlen - l4off is even). */
-	psum = wgt_csum_copy(out + hlen, payload, plen, 0);
 	if (ii->version == 4) {
 		put16(out + 2, (uint32_t)slen);
 		put16(out + 4, get16(ip + 4) + i);
-		ipv4_set_csum(out, ii->nhlen);
 	} else {
 		put16(out + 4, (uint32_t)(slen - IPV6_LEN));
 	}
@@ -285,18 +287,21 @@ static size_t make_segment(uint8_t *out, const uint8_t *ip, const struct ipinfo 
 		if (i)
 			l4[13] &= (uint8_t)~TCP_CWR;
 		l4[TCP_CSUM_OFF] = l4[TCP_CSUM_OFF + 1] = 0;
-		csum = wgt_csum_finish(wgt_csum_partial(
-			l4, hlen - ii->l4off,
-			csum_add(pseudo_sum(out, ii->version, IPPROTO_TCP, l4len), psum)));
-		put_csum(l4 + TCP_CSUM_OFF, csum);
 	} else {
 		put16(l4 + 4, (uint32_t)l4len);
 		l4[UDP_CSUM_OFF] = l4[UDP_CSUM_OFF + 1] = 0;
-		csum = wgt_csum_finish(wgt_csum_partial(
-			l4, hlen - ii->l4off,
-			csum_add(pseudo_sum(out, ii->version, IPPROTO_UDP, l4len), psum)));
-		put_csum(l4 + UDP_CSUM_OFF, csum ? csum : 0xffff);
 	}
+	/* The payload's sum comes with its copy; the headers are added below (hlen - l4off is even). */
+	psum = wgt_csum_copy(out + hlen, payload, plen, 0);
+	if (ii->version == 4)
+		ipv4_set_csum(out, ii->nhlen);
+	csum = wgt_csum_finish(wgt_csum_partial(
+		l4, hlen - ii->l4off,
+		csum_add(pseudo_sum(out, ii->version, tcp ? IPPROTO_TCP : IPPROTO_UDP, l4len), psum)));
+	if (tcp)
+		put_csum(l4 + TCP_CSUM_OFF, csum);
+	else
+		put_csum(l4 + UDP_CSUM_OFF, csum ? csum : 0xffff);
 	return slen;
 }
 
