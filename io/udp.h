@@ -35,9 +35,13 @@
  * Receive and send buffer size asked for each socket. SO_RCVBUFFORCE and
  * SO_SNDBUFFORCE (CAP_NET_ADMIN) bypass net.core.rmem_max/wmem_max; without
  * the capability the plain options are capped there silently. wireguard-go
- * asks 7 MiB for its single socket; ours are one per worker.
+ * asks 7 MiB for its single socket; ours are one per worker. With UDP GRO a
+ * queued entry is a whole 64 KiB batch: 4 MiB held ~50 of them, and with two
+ * sending workers per peer the receiving socket overflowed in bursts
+ * (RcvbufErrors, then ~8k TCP retransmits per 10 s in the 4-stream bench);
+ * 16 MiB did not. Memory is only used while datagrams wait.
  */
-#define WGT_UDP_SOCKBUF_SIZE (4 << 20)
+#define WGT_UDP_SOCKBUF_SIZE (16 << 20)
 
 /* Most sockets in one reuseport group; workers are at most 64. */
 #define WGT_UDP_GROUP_MAX 256
