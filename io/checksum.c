@@ -18,6 +18,7 @@
  */
 #define BLOCK_MAX ((size_t)1 << 30)
 
+
 static inline uint64_t load64(const unsigned char *p)
 {
 	uint64_t v;
@@ -46,12 +47,7 @@ static inline uint32_t fold64(uint64_t s)
  * is exactly RFC 1071's zero padding of an odd final byte on either byte
  * order.
  */
-/*
- * Plain 64-bit code: auto-vectorised SSE here ran right after AVX-512 code
- * and stalled on its first vector instruction (two thirds of its samples).
- */
-__attribute__((optimize("no-tree-vectorize"))) static uint64_t sum_block(const unsigned char *p,
-									  size_t len, uint64_t s)
+static uint64_t sum_block(const unsigned char *p, size_t len, uint64_t s)
 {
 	uint64_t t = 0; /* the second sum: every other 8-byte word */
 
