@@ -21,11 +21,12 @@ struct wgt_aead_batch_item {
 };
 
 /*
- * Fewest messages worth a batch call: a pass costs the same for 1 and 16
- * messages, so below this OpenSSL's one-message code is faster (measured
- * for 1420-byte messages: break-even near 5).
+ * Fewest messages worth a batch call: a pass costs about the same for 1
+ * and 16 messages, so below this OpenSSL's one-message code is faster.
+ * Measured for 1420-byte seals (IFMA Poly1305): 1 message 2.3 us, 4
+ * messages 0.78 us each, 6 0.67, 8 0.60; OpenSSL 0.84 us.
  */
-#define WGT_AEAD_BATCH_MIN 8
+#define WGT_AEAD_BATCH_MIN 6
 
 /* Any thread. Whether this CPU runs the batch code (AVX-512 F and BW). */
 bool wgt_aead_batch_supported(void);
