@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "crypto/aead.h"
+#include "crypto/aead_batch.h"
 #include "crypto/messages.h"
 #include "crypto/noise.h"
 #include "crypto/replay.h"
@@ -18,6 +20,7 @@ enum mode {
 	MODE_DECRYPT_EXPIRED, /* the same, after REJECT_AFTER_TIME */
 	MODE_HUGE,            /* rest: 3 bytes of length (up to 256 KiB), then a pattern to fill it */
 	MODE_ROUNDTRIP,       /* rest: 1 control byte, then a payload to seal and open */
+	MODE_BATCH,           /* rest: payloads, each after a length byte, sealed and opened as a batch */
 	MODE_COUNT,
 };
 
@@ -151,6 +154,80 @@ out:
 	free(buf);
 }
 
+/*
+ * The worker's batch steps over up to BATCH_MAX messages cut from the input
+ * (a length byte, then that many payload bytes; the last one takes what is
+ * left): prepare and seal_many, then check, open_many and commit. Every
+ * message comes back; then the one the first byte picks gets a flipped bit
+ * and alone fails. Each datagram is a heap block of its exact size.
+ */
+#define BATCH_MAX 24
+
+static void batch(const uint8_t *in, size_t n)
+{
+	uint8_t *bufs[BATCH_MAX] = { 0 }, *outs[BATCH_MAX] = { 0 };
+	struct wgt_aead_batch_item it[BATCH_MAX];
+	size_t lens[BATCH_MAX], plens[BATCH_MAX], k = 0, bad;
+	const uint8_t *payloads[BATCH_MAX];
+	uint64_t counters[BATCH_MAX];
+
+	if (n < 1)
+		return;
+	bad = in[0];
+	in++;
+	n--;
+	while (k < BATCH_MAX && n) {
+		size_t len = WGT_MIN((size_t)in[0], n - 1);
+
+		payloads[k] = in + 1;
+		plens[k] = k + 1 == BATCH_MAX ? n - 1 : len;
+		in += 1 + plens[k];
+		n -= 1 + plens[k];
+		k++;
+	}
+	for (size_t i = 0; i < k; i++) {
+		size_t cap = WGT_MSG_DATA_HEADER_LEN + wgt_transport_padded_len(plens[i], 1420) +
+			     WGT_AEAD_TAG_LEN;
+
+		bufs[i] = malloc(cap);
+		outs[i] = malloc(cap);
+		if (!bufs[i] || !outs[i])
+			goto out;
+		memcpy(bufs[i] + WGT_MSG_DATA_HEADER_LEN, payloads[i], plens[i]);
+		FUZZ_CHECK(!wgt_transport_encrypt_prepare(fuzz_fx.kp_i, bufs[i], plens[i], cap, 1420,
+							  FUZZ_NOW, &lens[i]));
+		FUZZ_CHECK(lens[i] == cap);
+		wgt_transport_seal_item(bufs[i], lens[i], &it[i]);
+	}
+	FUZZ_CHECK(!wgt_aead_seal_many(fuzz_fx.aead, fuzz_fx.kp_i->send_key_id,
+				       fuzz_fx.kp_i->send_key, it, k));
+	if (k)
+		bufs[bad % k][lens[bad % k] - 1 - bad % 16] ^= 1;
+	for (size_t i = 0; i < k; i++) {
+		FUZZ_CHECK(!wgt_transport_decrypt_check(fuzz_fx.kp_r, bufs[i], lens[i], FUZZ_NOW,
+							&counters[i]));
+		it[i] = (struct wgt_aead_batch_item){
+			.dst = outs[i], .src = bufs[i] + WGT_MSG_DATA_HEADER_LEN,
+			.len = lens[i] - WGT_MSG_DATA_MIN_LEN, .nonce = counters[i], .result = 1,
+		};
+	}
+	wgt_aead_open_many(fuzz_fx.aead, fuzz_fx.kp_r->recv_key_id, fuzz_fx.kp_r->recv_key, it, k);
+	for (size_t i = 0; i < k; i++) {
+		if (i == bad % k) {
+			FUZZ_CHECK(it[i].result == -EBADMSG);
+			continue;
+		}
+		FUZZ_CHECK(it[i].result == 0);
+		FUZZ_CHECK(!wgt_transport_decrypt_commit(fuzz_fx.kp_r, counters[i]));
+		FUZZ_CHECK(!memcmp(outs[i], payloads[i], plens[i]));
+	}
+out:
+	for (size_t i = 0; i < k; i++) {
+		free(bufs[i]);
+		free(outs[i]);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -169,6 +246,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case MODE_ROUNDTRIP:
 		roundtrip(data + 1, size - 1);
+		break;
+	case MODE_BATCH:
+		batch(data + 1, size - 1);
 		break;
 	}
 	return 0;
@@ -193,6 +273,16 @@ size_t fuzz_seeds(struct fuzz_seed *seeds)
 
 	if (!make_data(buf, sizeof(buf), 84, 0, &len))
 		fuzz_seed_add(seeds, &n, "decrypt-data", MODE_DECRYPT, buf, len);
+	/* Ten messages of 0, 7, 14, ... 63 bytes. */
+	len = 1;
+	pattern[0] = 3;
+	for (size_t i = 0; i < 10 && len + 1 + 7 * i <= sizeof(buf); i++) {
+		buf[len] = (uint8_t)(7 * i);
+		memset(buf + len + 1, (int)i, 7 * i);
+		len += 1 + 7 * i;
+	}
+	buf[0] = pattern[0];
+	fuzz_seed_add(seeds, &n, "batch-ten", MODE_BATCH, buf, len);
 	if (!make_data(buf, sizeof(buf), 0, 1, &len))
 		fuzz_seed_add(seeds, &n, "decrypt-keepalive", MODE_DECRYPT, buf, len);
 	if (!make_data(buf, sizeof(buf), 84, 7, &len))
