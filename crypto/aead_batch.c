@@ -24,8 +24,9 @@
  * one GRO read), so the work can be laid out across messages instead:
  * every ChaCha20 pass fills all 16 AVX-512 lanes with (message, block)
  * pairs, key blocks included, and Poly1305 runs one message per 64-bit
- * lane (16 lanes in two interleaved vectors, radix 2^26, Horner's rule
- * per lane, so no per-message power tables). No library offers a
+ * lane (16 lanes in two interleaved vectors, Horner's rule per lane, so no
+ * per-message power tables; radix 2^44 with IFMA's 52-bit multiply-adds,
+ * else radix 2^26). No library offers a
  * multi-message AEAD. OpenSSL stays the path for CPUs without AVX-512 and
  * for everything outside the data path; the test suite checks this code
  * against it on random batches.
