@@ -499,11 +499,6 @@ int wgt_aead_open(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEA
 	return ret;
 }
 
-bool wgt_aead_batching(const struct wgt_aead *a)
-{
-	return a->batch;
-}
-
 /* Worker-owned: one thread at a time per context. */
 int wgt_aead_seal_many(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
 		       struct wgt_aead_batch_item *it, size_t n)

@@ -81,8 +81,6 @@ int wgt_aead_seal_many(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WG
 		       struct wgt_aead_batch_item *it, size_t n);
 void wgt_aead_open_many(struct wgt_aead *a, uint64_t key_id, const uint8_t key[WGT_AEAD_KEY_LEN],
 			struct wgt_aead_batch_item *it, size_t n);
-/* Whether a's seal_many/open_many run the batch code. */
-bool wgt_aead_batching(const struct wgt_aead *a);
 
 /* The OPENSSL_ia32cap mask wgt_aead_tune_cpu_caps() sets: AVX512-IFMA off. */
 #define WGT_AEAD_IA32CAP ":~0x200000"
