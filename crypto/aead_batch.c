@@ -357,11 +357,22 @@ TARGET INLINE void poly_step(struct poly_state *st, const uint8_t *const a[8], s
 	st->h[4] = _mm512_mask_mov_epi64(st->h[4], active, d[4]);
 }
 
+/* The tag: h (fully reduced, as 128 bits lo/hi) plus s, the key's second half, mod 2^128. */
+static void put_tag(uint64_t lo, uint64_t hi, const uint8_t key[32], uint8_t tag[16])
+{
+	uint64_t s_lo = le64(key + 16), s_hi = le64(key + 24);
+
+	lo += s_lo;
+	hi += s_hi + (lo < s_lo);
+	memcpy(tag, &lo, 8);
+	memcpy(tag + 8, &hi, 8);
+}
+
 /* Full reduction of one lane, plus s: the tag. */
 static void poly_finish(const uint64_t h_in[5], const uint8_t key[32], uint8_t tag[16])
 {
 	uint64_t h0 = h_in[0], h1 = h_in[1], h2 = h_in[2], h3 = h_in[3], h4 = h_in[4];
-	uint64_t g0, g1, g2, g3, g4, c, mask, lo, hi, s_lo, s_hi;
+	uint64_t g0, g1, g2, g3, g4, c, mask;
 
 	c = h1 >> 26; h1 &= M26; h2 += c;
 	c = h2 >> 26; h2 &= M26; h3 += c;
@@ -383,14 +394,7 @@ static void poly_finish(const uint64_t h_in[5], const uint8_t key[32], uint8_t t
 	h3 = (h3 & ~mask) | (g3 & mask);
 	h4 = (h4 & ~mask) | (g4 & mask);
 
-	lo = h0 | h1 << 26 | h2 << 52;
-	hi = h2 >> 12 | h3 << 14 | h4 << 40;
-	s_lo = le64(key + 16);
-	s_hi = le64(key + 24);
-	lo += s_lo;
-	hi += s_hi + (lo < s_lo);
-	memcpy(tag, &lo, 8);
-	memcpy(tag + 8, &hi, 8);
+	put_tag(h0 | h1 << 26 | h2 << 52, h2 >> 12 | h3 << 14 | h4 << 40, key, tag);
 }
 
 /* ---- the same with AVX512-IFMA: radix 2^44, three limbs, 52-bit multiply-adds ---- */
@@ -479,7 +483,7 @@ TARGET_IFMA INLINE void poly_step44(struct poly_state44 *st, const uint8_t *cons
 /* Full reduction of one radix-2^44 lane, plus s: the tag. */
 static void poly_finish44(const uint64_t h_in[3], const uint8_t key[32], uint8_t tag[16])
 {
-	uint64_t h0 = h_in[0], h1 = h_in[1], h2 = h_in[2], g0, g1, g2, c, mask, lo, hi, s_lo, s_hi;
+	uint64_t h0 = h_in[0], h1 = h_in[1], h2 = h_in[2], g0, g1, g2, c, mask;
 
 	for (int k = 0; k < 2; k++) {
 		c = h1 >> 44; h1 &= M44; h2 += c;
@@ -495,14 +499,7 @@ static void poly_finish44(const uint64_t h_in[3], const uint8_t key[32], uint8_t
 	h1 = (h1 & ~mask) | (g1 & mask);
 	h2 = (h2 & ~mask) | (g2 & mask);
 
-	lo = h0 | h1 << 44;
-	hi = h1 >> 20 | h2 << 24;
-	s_lo = le64(key + 16);
-	s_hi = le64(key + 24);
-	lo += s_lo;
-	hi += s_hi + (lo < s_lo);
-	memcpy(tag, &lo, 8);
-	memcpy(tag + 8, &hi, 8);
+	put_tag(h0 | h1 << 44, h1 >> 20 | h2 << 24, key, tag);
 }
 
 /*
