@@ -145,9 +145,15 @@ static bool have_avx512(void)
 	return v;
 }
 
+/* Whether len bytes go through the AVX-512 loop (shorter ones are not worth its set-up). */
+static bool use_avx512(size_t len)
+{
+	return len >= 128 && len <= BLOCK_MAX && have_avx512();
+}
+
 uint32_t wgt_csum_copy(void *dst, const void *src, size_t len, uint32_t sum)
 {
-	if (len >= 128 && len <= BLOCK_MAX && have_avx512())
+	if (use_avx512(len))
 		return fold64(sum_block_avx512(dst, src, len, sum));
 	memcpy(dst, src, len);
 	return wgt_csum_partial(dst, len, sum);
@@ -158,7 +164,7 @@ uint32_t wgt_csum_partial(const void *buf, size_t len, uint32_t sum)
 	const unsigned char *p = buf;
 	uint64_t s = sum;
 
-	if (len >= 128 && len <= BLOCK_MAX && have_avx512())
+	if (use_avx512(len))
 		return fold64(sum_block_avx512(NULL, p, len, s));
 	/* BLOCK_MAX is a multiple of 8: later blocks keep even word pairing. */
 	while (len > BLOCK_MAX) {
