@@ -29,7 +29,7 @@
 #define WORKER_SLOT_SIZE WGT_ALIGN_UP(WGT_PKT_HEADROOM + 65535 + WGT_PKT_TAILROOM + 16, 64)
 /* Plaintext packets one send pass may hold: reads are stopped while a full split might not fit. */
 #define WORKER_TX_MSGS 128
-#define WORKER_TX_POOL (WORKER_TX_MSGS + 1 + WGT_OFFLOAD_MAX_SEGS)
+#define WORKER_TX_POOL (WORKER_TX_MSGS + WGT_OFFLOAD_MAX_SEGS)
 /* TUN reads per send pass, datagram batches per receive pass. */
 #define WORKER_TX_READS 64
 #define WORKER_RX_MSGS 8
@@ -47,6 +47,7 @@ union worker_cmsg {
 struct wgt_worker_data {
 	/* send: slots, per-message state, one mmsghdr per GSO group */
 	uint8_t *tx[WORKER_TX_POOL];
+	uint8_t *rbuf;                         /* where TUN reads land (see read_tun) */
 	uint32_t tx_len[WORKER_TX_POOL];
 	struct wgt_peer *tx_peer[WORKER_TX_POOL];
 	struct wgt_noise_keypair *tx_kp[WORKER_TX_POOL];
