@@ -43,20 +43,71 @@ static void stage(struct wgt_worker *w, struct wgt_peer *peer, const uint8_t *pk
 }
 
 /*
- * Worker-owned. Fills the pool with plaintext packets from the TUN queue.
+ * Worker-owned. Splits the super-packet in d->rbuf (r bytes read) into
+ * messages n.. and returns how many, or -1 when it is malformed. The
+ * segments go back to back into the arena while it has room for the most
+ * this packet could need, else each into its own pool slot. A segment
+ * holds at most hdr_len + gso_size bytes; the arena stride allows
+ * WORKER_ARENA_HDR for the headers, and a packet whose real headers are
+ * longer (IPv6 options) fails that split and is split again into slots.
+ */
+static int split_one(struct wgt_worker_data *d, unsigned n, size_t r, size_t *arena_off)
+{
+	const struct virtio_net_hdr *vh = (const void *)(d->rbuf + WORKER_VNET_OFF);
+	uint8_t *segs[WGT_OFFLOAD_MAX_SEGS];
+	uint16_t lens[WGT_OFFLOAD_MAX_SEGS];
+	size_t gso = vh->gso_size ? vh->gso_size : 1;
+	size_t stride = WGT_ALIGN_UP(WGT_PKT_HEADROOM + WORKER_ARENA_HDR + gso + WGT_PKT_TAILROOM + 16, 64);
+	size_t most = (r + gso - 1) / gso, cap;
+	bool arena;
+	int k = -1;
+
+	if (most > WGT_OFFLOAD_MAX_SEGS)
+		most = WGT_OFFLOAD_MAX_SEGS;
+	arena = most * stride <= WORKER_ARENA_SIZE - *arena_off;
+	if (arena) {
+		for (size_t i = 0; i < most; i++)
+			segs[i] = d->arena + *arena_off + i * stride + WGT_PKT_HEADROOM;
+		k = wgt_offload_split(d->rbuf + WORKER_VNET_OFF, r, segs,
+				      stride - WGT_PKT_HEADROOM - WGT_PKT_TAILROOM - 16,
+				      (unsigned)most, lens);
+	}
+	if (k < 0) {
+		arena = false;
+		for (unsigned i = 0; i < WGT_OFFLOAD_MAX_SEGS; i++)
+			segs[i] = d->slot[n + i] + WGT_PKT_HEADROOM;
+		k = wgt_offload_split(d->rbuf + WORKER_VNET_OFF, r, segs,
+				      WORKER_SLOT_SIZE - WGT_PKT_HEADROOM - WGT_PKT_TAILROOM - 16,
+				      WGT_OFFLOAD_MAX_SEGS, lens);
+		if (k < 0)
+			return -1;
+	}
+	cap = arena ? stride : WORKER_SLOT_SIZE;
+	for (unsigned i = 0; i < (unsigned)k; i++) {
+		d->tx[n + i] = segs[i] - WGT_PKT_HEADROOM;
+		d->tx_cap[n + i] = (uint32_t)cap;
+		d->tx_len[n + i] = lens[i];
+	}
+	if (arena)
+		*arena_off += (size_t)k * stride;
+	return k;
+}
+
+/*
+ * Worker-owned. Fills d->tx[] with plaintext packets from the TUN queue.
  * Every read lands in d->rbuf: a plain packet trades places with the pool
- * slot it becomes, a super-packet is split into the pool and rbuf stays.
+ * slot of its message, a super-packet is split (split_one) and rbuf stays.
  * Under load almost every read is a super-packet, so the 64 KiB the
- * kernel copies into lands in one buffer that stays in cache, where
- * reading into the pool would walk all of it (~12 MiB) in turn.
+ * kernel copies lands in one buffer that stays in cache, and the segments
+ * lie back to back in the arena: reading into the pool walked all of it
+ * (~12 MiB) in turn, and one slot per segment spread them a slot apart.
  * Returns the number of messages; *ret_reads counts the reads.
  */
 static unsigned read_tun(struct wgt_worker *w, unsigned *ret_reads)
 {
 	struct wgt_worker_data *d = w->data;
-	uint8_t *segs[WGT_OFFLOAD_MAX_SEGS];
-	uint16_t lens[WGT_OFFLOAD_MAX_SEGS];
 	unsigned n = 0, reads = 0;
+	size_t arena_off = 0;
 
 	while (reads < WORKER_TX_READS && n + WGT_OFFLOAD_MAX_SEGS <= WORKER_TX_POOL) {
 		uint8_t *buf = d->rbuf;
@@ -81,22 +132,18 @@ static unsigned read_tun(struct wgt_worker *w, unsigned *ret_reads)
 				wgt_worker_stat_inc(&w->stats.tx_malformed, 1);
 				continue;
 			}
-			d->rbuf = d->tx[n];
+			d->rbuf = d->slot[n];
+			d->slot[n] = buf;
 			d->tx[n] = buf;
+			d->tx_cap[n] = WORKER_SLOT_SIZE;
 			d->tx_len[n++] = (uint32_t)r - WGT_TUN_VNET_HDR_LEN;
 			continue;
 		}
-		for (unsigned i = 0; i < WGT_OFFLOAD_MAX_SEGS; i++)
-			segs[i] = d->tx[n + i] + WGT_PKT_HEADROOM;
-		k = wgt_offload_split(buf + WORKER_VNET_OFF, (size_t)r, segs,
-				      WORKER_SLOT_SIZE - WGT_PKT_HEADROOM - WGT_PKT_TAILROOM - 16,
-				      WGT_OFFLOAD_MAX_SEGS, lens);
+		k = split_one(d, n, (size_t)r, &arena_off);
 		if (unlikely(k < 0)) {
 			wgt_worker_stat_inc(&w->stats.tx_malformed, 1);
 			continue;
 		}
-		for (int i = 0; i < k; i++)
-			d->tx_len[n + (unsigned)i] = lens[i];
 		n += (unsigned)k;
 	}
 	*ret_reads = reads;
@@ -147,7 +194,7 @@ static bool prepare_one(struct wgt_worker *w, unsigned i, struct route_cache *rc
 	kp = atomic_load_explicit(&peer->keypairs.current, memory_order_acquire);
 	if (unlikely(atomic_load_explicit(&peer->staged_inflight, memory_order_acquire) || !kp))
 		goto stage;
-	r = wgt_transport_encrypt_prepare(kp, buf, len, WORKER_SLOT_SIZE,
+	r = wgt_transport_encrypt_prepare(kp, buf, len, d->tx_cap[i],
 					  atomic_load_explicit(&dev->mtu, memory_order_relaxed),
 					  d->now, &out);
 	if (unlikely(r)) {

@@ -145,8 +145,9 @@ static void data_free(struct wgt_worker_data *d)
 	if (!d)
 		return;
 	for (unsigned i = 0; i < WORKER_TX_POOL; i++)
-		free(d->tx[i]);
+		free(d->slot[i]);
 	free(d->rbuf);
+	free(d->arena);
 	for (unsigned i = 0; i < WORKER_RX_MSGS; i++)
 		free(d->rx[i]);
 	for (unsigned i = 0; i < WORKER_RX_OUT; i++)
@@ -160,9 +161,11 @@ static struct wgt_worker_data *data_new(const struct wgt_device *dev)
 	bool ok = d != NULL;
 
 	for (unsigned i = 0; ok && i < WORKER_TX_POOL; i++)
-		ok = (d->tx[i] = aligned_alloc(64, WORKER_SLOT_SIZE)) != NULL;
+		ok = (d->slot[i] = aligned_alloc(64, WORKER_SLOT_SIZE)) != NULL;
 	if (ok)
 		ok = (d->rbuf = aligned_alloc(64, WORKER_SLOT_SIZE)) != NULL;
+	if (ok)
+		ok = (d->arena = aligned_alloc(64, WORKER_ARENA_SIZE)) != NULL;
 	for (unsigned i = 0; ok && i < WORKER_RX_MSGS; i++)
 		ok = (d->rx[i] = aligned_alloc(64, WORKER_SLOT_SIZE)) != NULL;
 	for (unsigned i = 0; ok && i < WORKER_RX_OUT; i++)

@@ -30,6 +30,12 @@
 /* Plaintext packets one send pass may hold: reads are stopped while a full split might not fit. */
 #define WORKER_TX_MSGS 128
 #define WORKER_TX_POOL (WORKER_TX_MSGS + WGT_OFFLOAD_MAX_SEGS)
+/*
+ * The arena: room for three 64 KiB super-packets at an MSS of 1400 or more,
+ * and the header bytes a segment's place allows there beyond gso_size.
+ */
+#define WORKER_ARENA_SIZE (256 * 1024)
+#define WORKER_ARENA_HDR 128
 /* TUN reads per send pass, datagram batches per receive pass. */
 #define WORKER_TX_READS 64
 #define WORKER_RX_MSGS 8
@@ -46,8 +52,11 @@ union worker_cmsg {
 /* Worker-owned. Allocated once; nothing on the data path allocates. */
 struct wgt_worker_data {
 	/* send: slots, per-message state, one mmsghdr per GSO group */
-	uint8_t *tx[WORKER_TX_POOL];
+	uint8_t *slot[WORKER_TX_POOL];         /* owned; message i of a plain packet uses slot i */
 	uint8_t *rbuf;                         /* where TUN reads land (see read_tun) */
+	uint8_t *arena;                        /* segments of super-packets, back to back */
+	uint8_t *tx[WORKER_TX_POOL];           /* message i: a slot or a place in the arena */
+	uint32_t tx_cap[WORKER_TX_POOL];       /* and its size */
 	uint32_t tx_len[WORKER_TX_POOL];
 	struct wgt_peer *tx_peer[WORKER_TX_POOL];
 	struct wgt_noise_keypair *tx_kp[WORKER_TX_POOL];
