@@ -470,7 +470,7 @@ machine() {
 
 	echo "date:          $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "host:          $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
-	echo "kernel:        $(uname -sr)"
+	echo "kernel:        $(uname -sr); TCP congestion control $(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo ?) (the namespaces inherit it)"
 	if [ "$needs_wgate" -eq 1 ]; then
 		rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 		local info
