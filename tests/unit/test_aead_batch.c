@@ -197,6 +197,51 @@ START_TEST(test_every_short_length)
 }
 END_TEST
 
+/*
+ * Ciphertext of all ones, the largest value every Poly1305 block can add,
+ * over long messages: the limbs' carry bounds under the most steps. The
+ * plaintext is the keystream inverted (the sealing of zeros is the
+ * keystream), so sealing it gives all ones.
+ */
+START_TEST(test_all_ones_ciphertext)
+{
+	static const size_t lens[] = { 65535, 65520, 40000, 1420, 1452, 4096, 17, 16 };
+	enum { N = 16 };
+	uint64_t s = seed + 3;
+	static uint8_t zero[65536], ks[N][65536 + 16], pt[N][65536], ct[N][65536 + 16];
+	static uint8_t ref[N][65536 + 16], out[N][65536];
+	struct wgt_aead_batch_item it[N];
+	uint8_t key[32];
+
+	if (!supported())
+		return;
+	fill(&s, key, sizeof(key));
+	for (size_t i = 0; i < N; i++) {
+		size_t len = lens[i % 8];
+		uint64_t nonce = 77 + i;
+
+		ck_assert_int_eq(wgt_aead_encrypt(ks[i], zero, len, NULL, 0, nonce, key), 0);
+		for (size_t k = 0; k < len; k++)
+			pt[i][k] = (uint8_t)~ks[i][k];
+		ck_assert_int_eq(wgt_aead_encrypt(ref[i], pt[i], len, NULL, 0, nonce, key), 0);
+		for (size_t k = 0; k < len; k++)
+			ck_assert_uint_eq(ref[i][k], 0xff);
+		it[i] = (struct wgt_aead_batch_item){ ct[i], pt[i], len, nonce, 1 };
+	}
+	wgt_aead_batch_seal(key, it, N);
+	for (size_t i = 0; i < N; i++)
+		ck_assert_msg(!memcmp(ct[i], ref[i], it[i].len + 16), "seal, item %zu length %zu", i,
+			      it[i].len);
+	for (size_t i = 0; i < N; i++)
+		it[i] = (struct wgt_aead_batch_item){ out[i], ref[i], lens[i % 8], 77 + i, 1 };
+	wgt_aead_batch_open(key, it, N);
+	for (size_t i = 0; i < N; i++) {
+		ck_assert_int_eq(it[i].result, 0);
+		ck_assert_msg(!memcmp(out[i], pt[i], it[i].len), "open, item %zu", i);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("aead_batch");
@@ -205,6 +250,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_seal_matches_openssl);
 	tcase_add_test(tc, test_open_matches_openssl);
 	tcase_add_test(tc, test_every_short_length);
+	tcase_add_test(tc, test_all_ones_ciphertext);
 	suite_add_tcase(s, tc);
 	return s;
 }
