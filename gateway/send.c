@@ -56,8 +56,10 @@ static int split_one(struct wgt_worker_data *d, unsigned n, size_t r, size_t *ar
 	const struct virtio_net_hdr *vh = (const void *)(d->rbuf + WORKER_VNET_OFF);
 	uint8_t *segs[WGT_OFFLOAD_MAX_SEGS];
 	uint16_t lens[WGT_OFFLOAD_MAX_SEGS];
+	/* A buffer's bytes that are not the segment: header before, padding and tag after. */
+	const size_t room = WGT_PKT_HEADROOM + WGT_PKT_TAILROOM + 16;
 	size_t gso = vh->gso_size ? vh->gso_size : 1;
-	size_t stride = WGT_ALIGN_UP(WGT_PKT_HEADROOM + WORKER_ARENA_HDR + gso + WGT_PKT_TAILROOM + 16, 64);
+	size_t stride = WGT_ALIGN_UP(room + WORKER_ARENA_HDR + gso, 64);
 	size_t most = (r + gso - 1) / gso, cap;
 	bool arena;
 	int k = -1;
@@ -68,16 +70,14 @@ static int split_one(struct wgt_worker_data *d, unsigned n, size_t r, size_t *ar
 	if (arena) {
 		for (size_t i = 0; i < most; i++)
 			segs[i] = d->arena + *arena_off + i * stride + WGT_PKT_HEADROOM;
-		k = wgt_offload_split(d->rbuf + WORKER_VNET_OFF, r, segs,
-				      stride - WGT_PKT_HEADROOM - WGT_PKT_TAILROOM - 16,
+		k = wgt_offload_split(d->rbuf + WORKER_VNET_OFF, r, segs, stride - room,
 				      (unsigned)most, lens);
 	}
 	if (k < 0) {
 		arena = false;
 		for (unsigned i = 0; i < WGT_OFFLOAD_MAX_SEGS; i++)
 			segs[i] = d->slot[n + i] + WGT_PKT_HEADROOM;
-		k = wgt_offload_split(d->rbuf + WORKER_VNET_OFF, r, segs,
-				      WORKER_SLOT_SIZE - WGT_PKT_HEADROOM - WGT_PKT_TAILROOM - 16,
+		k = wgt_offload_split(d->rbuf + WORKER_VNET_OFF, r, segs, WORKER_SLOT_SIZE - room,
 				      WGT_OFFLOAD_MAX_SEGS, lens);
 		if (k < 0)
 			return -1;
