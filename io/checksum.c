@@ -18,7 +18,6 @@
  */
 #define BLOCK_MAX ((size_t)1 << 30)
 
-
 static inline uint64_t load64(const unsigned char *p)
 {
 	uint64_t v;
