@@ -350,6 +350,48 @@ wait_gone "$srv" 20 || e2e_fail "(d2) the extension-header server did not finish
 	e2e_fail "(d2) received '$(head -c 100 "$TMP/exthdr-server.out")', sent '$(cat "$TMP/exthdr-client.out")'"
 e2e_pass "(d2)" "16 MiB of TCP over IPv6 with a 248-byte destination options header arrived intact (SHA-256)"
 
+# ---- (d3) wgate<->wgate with 2+ workers, 4 TCP streams A->B: B writes each stream's data
+# to the TUN queue of the worker that decrypted it, so the kernel sends the stream's ACKs
+# out through that queue and that worker seals them too. Were they written to a queue
+# picked by the flow's hash, the ACKs of most of four streams would wake another worker.
+# worker_dump LOG PID: SIGUSR1, then "rx tx" (packets) per worker from the new dump.
+dumps_in() {
+	[ "$(grep -c ' control: ' "$1")" -gt "$2" ]
+}
+worker_dump() {
+	local n
+
+	n=$(grep -c ' control: ' "$1" || true)
+	kill -USR1 "$2"
+	wait_until 5 dumps_in "$1" "$n" || e2e_fail "(d3) no counter dump in $1 after SIGUSR1"
+	awk '/ worker [0-9]+: rx / { sub(":", "", $4); w[$4] = $6 " " $11 }
+	     / control: / { n = 0; for (k in w) n++; for (i = 0; i < n; i++) print w[i]; delete w }' "$1" |
+		tail -n "$THREADS"
+}
+if impl_is_wgate "$IMPL_A" && impl_is_wgate "$IMPL_B" && [ "$THREADS" -ge 2 ]; then
+	worker_dump "$TMP/$IF_B.log" "$PID_B" >"$TMP/d3.before"
+	e2e_spawn "$TMP/iperf3-server.log" ip netns exec "$NS_B" iperf3 -s -1 -p "$IPERF_PORT"
+	srv=$E2E_LAST_PID
+	wait_for "the iperf3 server in $NS_B" 5 iperf_listening
+	in_ns "$NS_A" iperf3 -c "$E2E_TUN4_B" -p "$IPERF_PORT" -t 2 -P 4 --connect-timeout 5000 \
+		>"$TMP/iperf3-d3.log" 2>&1 || e2e_fail "(d3) iperf3 -P 4 failed: $(tail -n 3 "$TMP/iperf3-d3.log")"
+	wait_gone "$srv" 5 || e2e_fail "(d3) the one-off iperf3 server did not exit after its test"
+	stop_pid "$srv" TERM 1 || true
+	worker_dump "$TMP/$IF_B.log" "$PID_B" >"$TMP/d3.after"
+	# Per worker: rx and tx packets during the test; then the ACKs sent by workers that
+	# decrypted nothing, against all of B's sends.
+	read -r decrypting elsewhere total < <(paste "$TMP/d3.before" "$TMP/d3.after" | awk '
+		{ rx = $3 - $1; tx = $4 - $2; total += tx
+		  if (rx > 1000) busy++; else elsewhere += tx }
+		END { print busy + 0, elsewhere + 0, total + 0 }')
+	[ "$decrypting" -eq 1 ] ||
+		e2e_fail "(d3) $decrypting of B's workers decrypted the 4 streams; one peer's datagrams reach one socket, so 1 was expected"
+	[ "$total" -gt 1000 ] || e2e_fail "(d3) B sent only $total packets for 4 streams"
+	[ $((elsewhere * 50)) -le "$total" ] ||
+		e2e_fail "(d3) B's workers that decrypted nothing sent $elsewhere of its $total packets (ACKs); more than 2% left the decrypting worker"
+	e2e_pass "(d3)" "4 streams A->B: B's ACKs left from the decrypting worker ($elsewhere of $total packets elsewhere)"
+fi
+
 # ---- (e) wg showconf round trip, then wg syncconf of an edited copy
 in_ns "$NS_A" wg showconf "$IF_A" >"$TMP/a.showconf" || e2e_fail "(e) wg showconf $IF_A failed"
 python3 - "$TMP/a.showconf" "$(cat "$TMP/a.key")" "$PORT_A" "$PUB_B" "$PSK" "$EP_B" \
