@@ -101,6 +101,9 @@ struct wgt_peer {
 	_Atomic uint32_t ep_seq __wgt_cacheline_aligned;
 	atomic_flag ep_lock;
 	_Atomic uint64_t ep_words[WGT_ENDPOINT_WORDS];
+	/* Flow hash of the newest TCP connection seen from the peer (its last SYN), set by
+	 * the worker that decrypts it; picks the TUN queue of that flow's ACKs (receive.c). */
+	_Atomic uint32_t newest_flow;
 
 	/* Control thread only. */
 	struct wgt_noise_handshake handshake __wgt_cacheline_aligned;

@@ -18,17 +18,26 @@ static struct wgt_log_ratelimit recv_log_rl = WGT_LOG_RATELIMIT_INIT;
  * The TUN queue a decrypted packet is written to. A multi-queue TUN device
  * sends a flow out through the queue that last wrote a packet of it (its
  * flow table is keyed by the symmetric flow hash), so the queue written
- * here picks the worker that will seal the flow's replies.
+ * here picks the worker that will seal the flow's outgoing packets.
  * - A TCP segment carrying data goes to this worker's own queue. This end
- *   receives the flow, so its replies are mostly ACKs; they come back to
- *   the worker that is already awake decrypting the flow and ride in its
- *   batches. Sent to another worker they cost a wakeup per ACK (~9 us of
- *   CPU on the development VM, 0.2-0.3 CPU s per GB received).
- * - Anything else (pure ACKs, UDP, ICMP, fragments) goes to the queue the
- *   flow's own hash picks. The flows this end sends in bulk then spread
- *   over the workers, although one worker decrypts all of a peer's
- *   datagrams and so all of their ACKs.
- * Order within a flow holds whatever the queue: a TUN write hands the
+ *   receives that flow, so its outgoing packets are mostly ACKs; they come
+ *   back to the worker that is already awake decrypting the flow and ride
+ *   in its batches. Sent to another worker they cost a wakeup per ACK (~9 us
+ *   of CPU on the development VM, 0.2-0.3 CPU s per GB received).
+ * - So do the packets of the peer's newest TCP connection (its last SYN or
+ *   SYN-ACK): when this end sends that flow's data, the ACKs arrive here,
+ *   on the peer's socket, and the data leaves from here too, not from a
+ *   worker that another worker must wake for each ACK. A peer with one
+ *   connection has both directions on one worker.
+ * - Anything else (pure ACKs of the peer's older connections, UDP, ICMP,
+ *   fragments) goes to the queue the flow's own hash picks, so a peer's
+ *   several connections spread over the workers, although one worker
+ *   decrypts all of the peer's datagrams.
+ * A connection moves from this worker's queue to its hash pick once, when
+ * the peer opens a newer one, and a flow whose received packets switch
+ * between data and pure ACKs (both ends sending) moves with them: a packet
+ * in flight at the switch may leave before one queued earlier on the other
+ * queue. Order inbound holds whatever the queue: a TUN write hands the
  * packet to the stack before it returns, and one worker writes a peer's
  * packets in the order it decrypted them.
  */
@@ -38,15 +47,14 @@ static int tun_queue_fd(const struct wgt_worker *w, const uint8_t *pkt, size_t l
 	struct worker_ip ip;
 	uint32_t h = 0, a[8];
 	size_t alen;
+	bool tcp = false;
 
 	if (dev->n_workers == 1)
 		return w->tun_fd;
 	if (worker_ip_parse(pkt, len, &ip)) {
 		bool fragment = ip.family == AF_INET && ((pkt[6] & 0x3f) | pkt[7]);
 
-		if (ip.proto == 6 && !fragment && ip.l4 + 20 <= len &&
-		    len > ip.l4 + (size_t)(pkt[ip.l4 + 12] >> 4) * 4)
-			return w->tun_fd;
+		tcp = ip.proto == 6 && !fragment && ip.l4 + 20 <= len;
 		/* src and dst are adjacent in both headers. */
 		alen = ip.family == AF_INET ? 2 : 8;
 		memcpy(a, ip.src, alen * 4);
@@ -60,6 +68,21 @@ static int tun_queue_fd(const struct wgt_worker *w, const uint8_t *pkt, size_t l
 	h ^= h >> 16;
 	h *= 0x45d9f3bU;
 	h ^= h >> 16;
+	if (tcp) {
+		bool syn = pkt[ip.l4 + 13] & 0x02;
+		bool data = len > ip.l4 + (size_t)(pkt[ip.l4 + 12] >> 4) * 4;
+		struct wgt_peer *peer;
+
+		if (data && !syn)
+			return w->tun_fd;
+		/* The packet passed cryptokey routing: its source names its peer. */
+		peer = wgt_allowedips_lookup(dev->allowedips, ip.family, ip.src);
+		if (peer && syn)
+			atomic_store_explicit(&peer->newest_flow, h, memory_order_relaxed);
+		if (data || syn ||
+		    (peer && atomic_load_explicit(&peer->newest_flow, memory_order_relaxed) == h))
+			return w->tun_fd;
+	}
 	return dev->workers[h % dev->n_workers].tun_fd;
 }
 

@@ -390,6 +390,55 @@ if impl_is_wgate "$IMPL_A" && impl_is_wgate "$IMPL_B" && [ "$THREADS" -ge 2 ]; t
 	[ $((elsewhere * 50)) -le "$total" ] ||
 		e2e_fail "(d3) B's workers that decrypted nothing sent $elsewhere of its $total packets (ACKs); more than 2% left the decrypting worker"
 	e2e_pass "(d3)" "4 streams A->B: B's ACKs left from the decrypting worker ($elsewhere of $total packets elsewhere)"
+
+	# ---- (d4) the same pair, 5 TCP connections A->B one after the other: each is the peer's
+	# newest when it runs, so A sends its data from the worker that receives its ACKs (the
+	# peer's socket). Left to the flow's hash, each would have a 1 in THREADS chance.
+	cat >"$TMP/seq.py" <<'PY'
+import socket, sys
+mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "server":
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port)); s.listen(1); s.settimeout(20); n = 0
+    for _ in range(5):
+        c, _ = s.accept(); c.settimeout(20)
+        while b := c.recv(1 << 20):
+            n += len(b)
+        c.close()
+    print(n)
+else:
+    data = bytes(8 << 20)
+    for _ in range(5):
+        c = socket.create_connection((addr, port), timeout=20)
+        c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+PY
+	seq_listening() {
+		in_ns "$NS_B" ss -Hltn "sport = :$SEQ_PORT" | grep -q .
+	}
+	SEQ_PORT=$((IPERF_PORT + 2))
+	worker_dump "$TMP/$IF_A.log" "$PID_A" >"$TMP/d4.before"
+	e2e_spawn "$TMP/seq-server.log" ip netns exec "$NS_B" python3 "$TMP/seq.py" server "$E2E_TUN4_B" "$SEQ_PORT"
+	srv=$E2E_LAST_PID
+	wait_for "the sequential-connections server in $NS_B" 5 seq_listening
+	in_ns "$NS_A" python3 "$TMP/seq.py" client "$E2E_TUN4_B" "$SEQ_PORT" >"$TMP/seq-client.log" 2>&1 ||
+		e2e_fail "(d4) the 5 connections A->B failed: $(tail -n 3 "$TMP/seq-client.log")"
+	wait_gone "$srv" 10 || e2e_fail "(d4) the sequential-connections server did not finish"
+	stop_pid "$srv" TERM 1 || true
+	[ "$(cat "$TMP/seq-server.log")" = $((5 * 8 * 1048576)) ] ||
+		e2e_fail "(d4) the server in B received $(head -c 100 "$TMP/seq-server.log") bytes, not 5 x 8 MiB"
+	worker_dump "$TMP/$IF_A.log" "$PID_A" >"$TMP/d4.after"
+	# A's packets sent by workers other than the one that received the ACKs.
+	read -r receiving elsewhere total < <(paste "$TMP/d4.before" "$TMP/d4.after" | awk '
+		{ rx = $3 - $1; tx = $4 - $2; total += tx
+		  if (rx > 100) busy++; else elsewhere += tx }
+		END { print busy + 0, elsewhere + 0, total + 0 }')
+	[ "$receiving" -eq 1 ] ||
+		e2e_fail "(d4) $receiving of A's workers received the ACKs; one peer's datagrams reach one socket, so 1 was expected"
+	[ "$total" -gt 5000 ] || e2e_fail "(d4) A sent only $total packets for 5 x 8 MiB"
+	[ $((elsewhere * 50)) -le "$total" ] ||
+		e2e_fail "(d4) A's workers that received no ACKs sent $elsewhere of its $total packets; more than 2% of the data left another worker"
+	e2e_pass "(d4)" "5 connections A->B in turn: A sent each from the worker receiving its ACKs ($elsewhere of $total packets elsewhere)"
 fi
 
 # ---- (e) wg showconf round trip, then wg syncconf of an edited copy
