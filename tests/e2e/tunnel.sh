@@ -363,10 +363,27 @@ worker_dump() {
 
 	n=$(grep -c ' control: ' "$1" || true)
 	kill -USR1 "$2"
-	wait_until 5 dumps_in "$1" "$n" || e2e_fail "(d3) no counter dump in $1 after SIGUSR1"
+	wait_until 5 dumps_in "$1" "$n" || e2e_fail "no counter dump in $1 after SIGUSR1"
 	awk '/ worker [0-9]+: rx / { sub(":", "", $4); w[$4] = $6 " " $11 }
 	     / control: / { n = 0; for (k in w) n++; for (i = 0; i < n; i++) print w[i]; delete w }' "$1" |
 		tail -n "$THREADS"
+}
+# one_worker STEP SIDE BEFORE AFTER RX_MIN TX_MIN: between the two dumps, exactly one of
+# SIDE's workers received more than RX_MIN packets (one peer, one socket), SIDE sent more
+# than TX_MIN, and the workers that received nothing sent at most 2% of it. Sets
+# ELSEWHERE and TOTAL.
+one_worker() {
+	local receiving
+
+	read -r receiving ELSEWHERE TOTAL < <(paste "$3" "$4" | awk -v min="$5" '
+		{ rx = $3 - $1; tx = $4 - $2; total += tx
+		  if (rx > min) busy++; else elsewhere += tx }
+		END { print busy + 0, elsewhere + 0, total + 0 }')
+	[ "$receiving" -eq 1 ] ||
+		e2e_fail "($1) $receiving of $2's workers received the peer's datagrams; one peer's 4-tuple reaches one socket, so 1 was expected"
+	[ "$TOTAL" -gt "$6" ] || e2e_fail "($1) $2 sent only $TOTAL packets"
+	[ $((ELSEWHERE * 50)) -le "$TOTAL" ] ||
+		e2e_fail "($1) $2's workers that received nothing sent $ELSEWHERE of its $TOTAL packets, more than 2%"
 }
 if impl_is_wgate "$IMPL_A" && impl_is_wgate "$IMPL_B" && [ "$THREADS" -ge 2 ]; then
 	worker_dump "$TMP/$IF_B.log" "$PID_B" >"$TMP/d3.before"
@@ -378,18 +395,9 @@ if impl_is_wgate "$IMPL_A" && impl_is_wgate "$IMPL_B" && [ "$THREADS" -ge 2 ]; t
 	wait_gone "$srv" 5 || e2e_fail "(d3) the one-off iperf3 server did not exit after its test"
 	stop_pid "$srv" TERM 1 || true
 	worker_dump "$TMP/$IF_B.log" "$PID_B" >"$TMP/d3.after"
-	# Per worker: rx and tx packets during the test; then the ACKs sent by workers that
-	# decrypted nothing, against all of B's sends.
-	read -r decrypting elsewhere total < <(paste "$TMP/d3.before" "$TMP/d3.after" | awk '
-		{ rx = $3 - $1; tx = $4 - $2; total += tx
-		  if (rx > 1000) busy++; else elsewhere += tx }
-		END { print busy + 0, elsewhere + 0, total + 0 }')
-	[ "$decrypting" -eq 1 ] ||
-		e2e_fail "(d3) $decrypting of B's workers decrypted the 4 streams; one peer's datagrams reach one socket, so 1 was expected"
-	[ "$total" -gt 1000 ] || e2e_fail "(d3) B sent only $total packets for 4 streams"
-	[ $((elsewhere * 50)) -le "$total" ] ||
-		e2e_fail "(d3) B's workers that decrypted nothing sent $elsewhere of its $total packets (ACKs); more than 2% left the decrypting worker"
-	e2e_pass "(d3)" "4 streams A->B: B's ACKs left from the decrypting worker ($elsewhere of $total packets elsewhere)"
+	# The ACKs sent by workers that decrypted nothing, against all of B's sends.
+	one_worker d3 B "$TMP/d3.before" "$TMP/d3.after" 1000 1000
+	e2e_pass "(d3)" "4 streams A->B: B's ACKs left from the decrypting worker ($ELSEWHERE of $TOTAL packets elsewhere)"
 
 	# ---- (d4) the same pair, 5 TCP connections A->B one after the other: each is the peer's
 	# newest when it runs, so A sends its data from the worker that receives its ACKs (the
@@ -429,16 +437,8 @@ PY
 		e2e_fail "(d4) the server in B received $(head -c 100 "$TMP/seq-server.log") bytes, not 5 x 8 MiB"
 	worker_dump "$TMP/$IF_A.log" "$PID_A" >"$TMP/d4.after"
 	# A's packets sent by workers other than the one that received the ACKs.
-	read -r receiving elsewhere total < <(paste "$TMP/d4.before" "$TMP/d4.after" | awk '
-		{ rx = $3 - $1; tx = $4 - $2; total += tx
-		  if (rx > 100) busy++; else elsewhere += tx }
-		END { print busy + 0, elsewhere + 0, total + 0 }')
-	[ "$receiving" -eq 1 ] ||
-		e2e_fail "(d4) $receiving of A's workers received the ACKs; one peer's datagrams reach one socket, so 1 was expected"
-	[ "$total" -gt 5000 ] || e2e_fail "(d4) A sent only $total packets for 5 x 8 MiB"
-	[ $((elsewhere * 50)) -le "$total" ] ||
-		e2e_fail "(d4) A's workers that received no ACKs sent $elsewhere of its $total packets; more than 2% of the data left another worker"
-	e2e_pass "(d4)" "5 connections A->B in turn: A sent each from the worker receiving its ACKs ($elsewhere of $total packets elsewhere)"
+	one_worker d4 A "$TMP/d4.before" "$TMP/d4.after" 100 5000
+	e2e_pass "(d4)" "5 connections A->B in turn: A sent each from the worker receiving its ACKs ($ELSEWHERE of $TOTAL packets elsewhere)"
 fi
 
 # ---- (e) wg showconf round trip, then wg syncconf of an edited copy
