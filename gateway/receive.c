@@ -47,14 +47,22 @@ static int tun_queue_fd(const struct wgt_worker *w, const uint8_t *pkt, size_t l
 	struct worker_ip ip;
 	uint32_t h = 0, a[8];
 	size_t alen;
-	bool tcp = false;
+	bool tcp = false, syn = false;
 
 	if (dev->n_workers == 1)
 		return w->tun_fd;
 	if (worker_ip_parse(pkt, len, &ip)) {
 		bool fragment = ip.family == AF_INET && ((pkt[6] & 0x3f) | pkt[7]);
 
-		tcp = ip.proto == 6 && !fragment && ip.l4 + 20 <= len;
+		if (ip.proto == 6 && !fragment && ip.l4 + 20 <= len) {
+			bool data = len > ip.l4 + (size_t)(pkt[ip.l4 + 12] >> 4) * 4;
+
+			syn = pkt[ip.l4 + 13] & 0x02;
+			/* The data path's common case, before any hashing. */
+			if (data && !syn)
+				return w->tun_fd;
+			tcp = true;
+		}
 		/* src and dst are adjacent in both headers. */
 		alen = ip.family == AF_INET ? 2 : 8;
 		memcpy(a, ip.src, alen * 4);
@@ -69,17 +77,12 @@ static int tun_queue_fd(const struct wgt_worker *w, const uint8_t *pkt, size_t l
 	h *= 0x45d9f3bU;
 	h ^= h >> 16;
 	if (tcp) {
-		bool syn = pkt[ip.l4 + 13] & 0x02;
-		bool data = len > ip.l4 + (size_t)(pkt[ip.l4 + 12] >> 4) * 4;
-		struct wgt_peer *peer;
-
-		if (data && !syn)
-			return w->tun_fd;
 		/* The packet passed cryptokey routing: its source names its peer. */
-		peer = wgt_allowedips_lookup(dev->allowedips, ip.family, ip.src);
+		struct wgt_peer *peer = wgt_allowedips_lookup(dev->allowedips, ip.family, ip.src);
+
 		if (peer && syn)
 			atomic_store_explicit(&peer->newest_flow, h, memory_order_relaxed);
-		if (data || syn ||
+		if (syn ||
 		    (peer && atomic_load_explicit(&peer->newest_flow, memory_order_relaxed) == h))
 			return w->tun_fd;
 	}
