@@ -247,8 +247,9 @@ done
 e2e_pass "(c)" "latest-handshakes nonzero and recent on both sides"
 
 # ---- (d) iperf3 TCP each way; the transfer counters must account for what it moved
-iperf_listening() {
-	in_ns "$NS_B" ss -Hltn "sport = :$IPERF_PORT" | grep -q .
+# b_listening PORT: a TCP server in B listens on PORT.
+b_listening() {
+	in_ns "$NS_B" ss -Hltn "sport = :$1" | grep -q .
 }
 
 # counters_reached TX_NS TX_IF TX_PEER RX_NS RX_IF RX_PEER TX0 RX0 BYTES
@@ -273,7 +274,7 @@ iperf_dir() {
 	fi
 	e2e_spawn "$TMP/iperf3-server.log" ip netns exec "$NS_B" iperf3 -s -1 -p "$IPERF_PORT"
 	srv=$E2E_LAST_PID
-	wait_for "the iperf3 server in $NS_B" 5 iperf_listening
+	wait_for "the iperf3 server in $NS_B" 5 b_listening "$IPERF_PORT"
 	tx0=$(peer_col "$tx_ns" "$tx_if" transfer "$tx_peer" 3)
 	rx0=$(peer_col "$rx_ns" "$rx_if" transfer "$rx_peer" 2)
 	in_ns "$NS_A" iperf3 -c "$target" -p "$IPERF_PORT" -t 3 -J --connect-timeout 5000 "$@" \
@@ -337,12 +338,9 @@ else:
     s.sendall(data); s.close()
     print(len(data), hashlib.sha256(data).hexdigest())
 PY
-exthdr_listening() {
-	in_ns "$NS_B" ss -Hltn "sport = :$((IPERF_PORT + 1))" | grep -q .
-}
 e2e_spawn "$TMP/exthdr-server.out" ip netns exec "$NS_B" python3 "$TMP/exthdr.py" server "$E2E_TUN6_B" $((IPERF_PORT + 1))
 srv=$E2E_LAST_PID
-wait_for "the extension-header server in $NS_B" 5 exthdr_listening
+wait_for "the extension-header server in $NS_B" 5 b_listening $((IPERF_PORT + 1))
 in_ns "$NS_A" python3 "$TMP/exthdr.py" client "$E2E_TUN6_B" $((IPERF_PORT + 1)) >"$TMP/exthdr-client.out" 2>&1 ||
 	e2e_fail "(d2) TCP with IPv6 destination options A->B failed: $(head -c 300 "$TMP/exthdr-client.out")"
 wait_gone "$srv" 20 || e2e_fail "(d2) the extension-header server did not finish"
@@ -389,7 +387,7 @@ if impl_is_wgate "$IMPL_A" && impl_is_wgate "$IMPL_B" && [ "$THREADS" -ge 2 ]; t
 	worker_dump "$TMP/$IF_B.log" "$PID_B" >"$TMP/d3.before"
 	e2e_spawn "$TMP/iperf3-server.log" ip netns exec "$NS_B" iperf3 -s -1 -p "$IPERF_PORT"
 	srv=$E2E_LAST_PID
-	wait_for "the iperf3 server in $NS_B" 5 iperf_listening
+	wait_for "the iperf3 server in $NS_B" 5 b_listening "$IPERF_PORT"
 	in_ns "$NS_A" iperf3 -c "$E2E_TUN4_B" -p "$IPERF_PORT" -t 2 -P 4 --connect-timeout 5000 \
 		>"$TMP/iperf3-d3.log" 2>&1 || e2e_fail "(d3) iperf3 -P 4 failed: $(tail -n 3 "$TMP/iperf3-d3.log")"
 	wait_gone "$srv" 5 || e2e_fail "(d3) the one-off iperf3 server did not exit after its test"
@@ -421,14 +419,11 @@ else:
         c = socket.create_connection((addr, port), timeout=20)
         c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
 PY
-	seq_listening() {
-		in_ns "$NS_B" ss -Hltn "sport = :$SEQ_PORT" | grep -q .
-	}
 	SEQ_PORT=$((IPERF_PORT + 2))
 	worker_dump "$TMP/$IF_A.log" "$PID_A" >"$TMP/d4.before"
 	e2e_spawn "$TMP/seq-server.log" ip netns exec "$NS_B" python3 "$TMP/seq.py" server "$E2E_TUN4_B" "$SEQ_PORT"
 	srv=$E2E_LAST_PID
-	wait_for "the sequential-connections server in $NS_B" 5 seq_listening
+	wait_for "the sequential-connections server in $NS_B" 5 b_listening "$SEQ_PORT"
 	in_ns "$NS_A" python3 "$TMP/seq.py" client "$E2E_TUN4_B" "$SEQ_PORT" >"$TMP/seq-client.log" 2>&1 ||
 		e2e_fail "(d4) the 5 connections A->B failed: $(tail -n 3 "$TMP/seq-client.log")"
 	wait_gone "$srv" 10 || e2e_fail "(d4) the sequential-connections server did not finish"
