@@ -14,7 +14,9 @@
 # Usage: perf/bench.sh [--quick] [--only CONFIG[,CONFIG...]] (as root)
 # Environment: BENCH_SECONDS (10), BENCH_RUNS (3), WGATE (path to the daemon),
 # BENCH_MIXED_THREADS (wgate's --tun-threads against wireguard-go; default nproc),
-# BENCH_RESULTS (output folder; default perf/results).
+# BENCH_RESULTS (output folder; default perf/results), BENCH_PIN (CPU lists for taskset,
+# the same for every configuration: GATEWAYS/IPERF3, say 0/1, or A/B/CLIENT/SERVER, say
+# 0/1/0/1; results go to latest-pinned.*).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,7 +38,9 @@ Usage: $0 [--quick] [--only CONFIG[,CONFIG...]]
 
 Environment: BENCH_SECONDS (default 10), BENCH_RUNS (default 3), WGATE (path to the
 daemon; default build/gateway/wgate, else built in build-release/), BENCH_MIXED_THREADS
-(wgate's --tun-threads in wgate-wggo; default nproc), BENCH_RESULTS (output folder).
+(wgate's --tun-threads in wgate-wggo; default nproc), BENCH_RESULTS (output folder),
+BENCH_PIN (taskset CPU lists GATEWAYS/IPERF3, say 0/1, or A/B/CLIENT/SERVER, say
+0/1/0/1; writes $RESULTS/latest-pinned.*).
 EOF
 }
 
@@ -68,6 +72,29 @@ done
 
 [[ $DUR =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_SECONDS must be a positive integer" >&2; exit 2; }
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_RUNS must be a positive integer" >&2; exit 2; }
+# BENCH_PIN: taskset CPU lists for gateway A, gateway B, the iperf3 client (in A's
+# namespace) and the iperf3 server (in B's). Unset, the scheduler places all four, and on
+# a small machine that decides which gateway shares a CPU with which iperf3 process, and
+# so which one is charged for the other's kernel work (perf/README.md).
+PIN_A= PIN_B= PIN_CLIENT_CMD=() PIN_SERVER_CMD=()
+if [ -n "${BENCH_PIN:-}" ]; then
+	cpus='([0-9][0-9,-]*)'
+	if [[ $BENCH_PIN =~ ^$cpus/$cpus$ ]]; then
+		PIN_A=${BASH_REMATCH[1]} PIN_B=$PIN_A PIN_CLIENT=${BASH_REMATCH[2]} PIN_SERVER=$PIN_CLIENT
+	elif [[ $BENCH_PIN =~ ^$cpus/$cpus/$cpus/$cpus$ ]]; then
+		PIN_A=${BASH_REMATCH[1]} PIN_B=${BASH_REMATCH[2]}
+		PIN_CLIENT=${BASH_REMATCH[3]} PIN_SERVER=${BASH_REMATCH[4]}
+	else
+		echo "BENCH_PIN must be GATEWAYS/IPERF3 (say 0/1) or A/B/CLIENT/SERVER (say 0/1/0/1), CPU lists for taskset; got '$BENCH_PIN'" >&2
+		exit 2
+	fi
+	for c in "$PIN_A" "$PIN_B" "$PIN_CLIENT" "$PIN_SERVER"; do
+		taskset -c "$c" true 2>/dev/null ||
+			{ echo "BENCH_PIN: CPU list '$c' is not usable on this machine ($(nproc) CPUs)" >&2; exit 2; }
+	done
+	PIN_CLIENT_CMD=(taskset -c "$PIN_CLIENT") PIN_SERVER_CMD=(taskset -c "$PIN_SERVER")
+	[ "$STEM" = latest ] && STEM=latest-pinned
+fi
 
 CONFIGS=()
 if [ -n "$ONLY" ]; then
@@ -349,6 +376,11 @@ run_one() {
 		tunnel_up() { in_a ping -c 1 -W 1 "$TUN_B"; }
 		wait_for "$UP_TIMEOUT" tunnel_up ||
 			fail "tunnel did not come up within ${UP_TIMEOUT}s (ping $TUN_A -> $TUN_B)"
+		# Every thread, the workers included: both implementations start theirs by now.
+		if [ -n "$PIN_A" ]; then
+			taskset -a -pc "$PIN_A" "$PID_A" >/dev/null || fail "taskset on side A failed"
+			taskset -a -pc "$PIN_B" "$PID_B" >/dev/null || fail "taskset on side B failed"
+		fi
 		dst=$TUN_B
 	fi
 
@@ -399,13 +431,13 @@ run_one() {
 
 		json=$D/$name.json
 		shift
-		in_b iperf3 -s -1 -B "$dst" -p 5201 >"$D/server.$name.log" 2>&1 &
+		in_b "${PIN_SERVER_CMD[@]}" iperf3 -s -1 -B "$dst" -p 5201 >"$D/server.$name.log" 2>&1 &
 		SRV_PID=$!
 		echo "$SRV_PID" >>"$TMP/pids"
 		server_up() { in_b ss -Hltn "sport = :5201" | grep -q .; }
 		wait_for 5 server_up || fail "iperf3 server did not start for $name"
 		snap_cpu before
-		timeout --foreground -k 2 $((DUR + 20)) ip netns exec "$NS_A" \
+		timeout --foreground -k 2 $((DUR + 20)) ip netns exec "$NS_A" "${PIN_CLIENT_CMD[@]}" \
 			iperf3 -c "$dst" -p 5201 -t "$DUR" -i 0 -J --connect-timeout 3000 "$@" \
 			>"$json" 2>"$D/iperf3.err" || true
 		snap_cpu after
@@ -480,6 +512,15 @@ machine() {
 	fi
 	echo "wireguard-go:  $(wireguard-go --version | awk 'NR == 1 { print $2 }') (Debian $(dpkg-query -W -f '${Version}' wireguard-go 2>/dev/null || echo ?))"
 	echo "iperf3:        $(iperf3 --version | awk 'NR == 1 { print $2 }'); runs: $RUNS x ${DUR}s per test, median shown"
+	# What one wakeup costs here, on one CPU and across two (perf/bench_wakeup.c).
+	local wakeup
+	wakeup=$(dirname "$(dirname "$WGATE")")/perf/wgate-bench-wakeup
+	if [ -x "$wakeup" ]; then
+		echo "wakeups:       pipe round trip (two wakeups): $(timeout 60 "$wakeup" 2>&1 || echo failed)"
+	fi
+	if [ -n "$PIN_A" ]; then
+		echo "pinned:        CPUs: gateway A $PIN_A, gateway B $PIN_B (all threads), iperf3 client $PIN_CLIENT, server $PIN_SERVER"
+	fi
 	# Anything else busy on the machine skews a 2-core benchmark: say so up front.
 	echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min)$(ps -eo pcpu=,comm= --sort=-pcpu |
 		awk '$1 >= 10 { printf "%s %s %s%%", (n++ ? "," : "; busy:"), $2, $1 }')"
