@@ -172,6 +172,7 @@ struct wgt_worker_stats {
 	_Atomic uint64_t rx_invalid, rx_no_keypair, rx_auth_failed, rx_replayed, rx_bad_source;
 	_Atomic uint64_t tx_no_route, tx_no_endpoint, tx_send_errors, tx_malformed, ring_full;
 	_Atomic uint64_t tun_write_errors;
+	_Atomic uint64_t tun_writes;        /* successful writes, a coalesced packet counting once */
 } __wgt_cacheline_aligned;
 
 struct wgt_worker {

@@ -98,8 +98,10 @@ static void tun_write(struct wgt_worker *w, const struct iovec *iov)
 	for (int tries = 0; tries < WORKER_SEND_RETRIES; tries++) {
 		ssize_t r = wgt_tun_write(fd, iov->iov_base, iov->iov_len);
 
-		if (r >= 0)
+		if (r >= 0) {
+			wgt_worker_stat_inc(&w->stats.tun_writes, 1);
 			return;
+		}
 		if (r == -EBADFD) {
 			wgt_worker_device_gone(w);
 			return;
@@ -336,6 +338,17 @@ unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd)
 		}
 		/* With UDP_GRO one read holds datagrams of gso_size bytes, the last maybe shorter. */
 		seg = info->gso_size ? info->gso_size : total;
+		/*
+		 * A read whose datagrams would not all fit the pending batch
+		 * starts a new one. Cut in two, a sender's GSO send (most often
+		 * one super-packet of one flow) would be written to the TUN
+		 * device as two coalesced packets where one holds it, and each
+		 * write costs the stack a receive and the flow an ACK.
+		 */
+		if (nq && seg && nq + (total + seg - 1) / seg > WORKER_RX_OUT) {
+			data_flush(w, nq);
+			nq = 0;
+		}
 		for (size_t off = 0; off < total; off += seg) {
 			const uint8_t *buf = d->rx[i] + off;
 			size_t len = WGT_MIN(seg, total - off);

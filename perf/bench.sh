@@ -406,8 +406,8 @@ run_one() {
 			worker_counts "$side" "$pid" >"$D/wrk.$side.$1"
 		done
 	}
-	# worker_counts SIDE PID: "N RX_PACKETS TX_PACKETS" per wgate worker, from the counters
-	# wgate logs on SIGUSR1 (nothing for wireguard-go).
+	# worker_counts SIDE PID: "N RX_PACKETS TX_PACKETS TUN_WRITES" per wgate worker, from
+	# the counters wgate logs on SIGUSR1 (nothing for wireguard-go).
 	worker_counts() {
 		local log="$D/daemon.$1.log" n
 
@@ -417,7 +417,8 @@ run_one() {
 		dumped() { [ "$(grep -c ' control: ' "$log" || true)" -gt "$n" ]; }
 		wait_for 5 dumped || return 0
 		# The last dump: its worker lines come just before its control line.
-		awk '/ worker [0-9]+: rx / { sub(":", "", $4); w[$4] = $4 " " $6 " " $11 }
+		awk '/ worker [0-9]+: rx / { sub(":", "", $4); tw = / tun writes / ? $NF : 0
+		                            w[$4] = $4 " " $6 " " $11 " " tw }
 		     / control: / { out = ""; for (k in w) out = out w[k] "\n"; delete w }
 		     END { printf "%s", out }' "$log" | sort -n
 	}
@@ -474,8 +475,11 @@ run_one() {
 				'BEGIN { printf "%.3f", t / hz / (b / 1e9) }')"
 			# Packets each worker handled (rx + tx): "wrk<SIDE>.<name>.w<N>".
 			awk -v n="$name" -v s="$side" '
-				NR == FNR { before[$1] = $2 + $3; next }
-				{ printf "wrk%s.%s.w%s %d\n", s, n, $1, $2 + $3 - before[$1] }' \
+				NR == FNR { before[$1] = $2 + $3; rx0[$1] = $2; tw0[$1] = $4; next }
+				{ printf "wrk%s.%s.w%s %d\n", s, n, $1, $2 + $3 - before[$1]
+				  rx += $2 - rx0[$1]; tw += $4 - tw0[$1] }
+				# Decrypted packets per TUN write: how well the receive side coalesces.
+				END { if (tw > 0) printf "%s.pktw%s %.1f\n", n, s, rx / tw }' \
 				"$D/wrk.$side.before" "$D/wrk.$side.after" >>"$OUT"
 			# Per-thread CPU seconds: "thr<SIDE>.<name>.<ordinal>" in TID order.
 			awk -v hz="$CLK_TCK" -v n="$name" -v s="$side" -v main="$pid" '
@@ -641,6 +645,20 @@ table() {
 			"$(fmt %.2f "$(median tcp1_ba.cpuA "$c")")" "$(fmt %.2f "$(median tcp1_ba.cpuB "$c")")" \
 			"$(fmt %.2f "$(median tcp4_ab.cpuA "$c")")" "$(fmt %.2f "$(median tcp4_ab.cpuB "$c")")" \
 			"$(fmt %.2f "$(median udp64_ab.cpuA "$c")")" "$(fmt %.2f "$(median udp64_ab.cpuB "$c")")"
+	done
+
+	# wgate's receive side: packets it decrypted per write to its TUN device (a TCP
+	# super-packet of 64 KiB at this MTU is 47 segments).
+	local pk=0
+	for c in "${CONFIGS[@]}"; do
+		[[ $c == wgate-t* ]] || continue
+		if [ "$pk" -eq 0 ]; then
+			echo
+			echo "wgate packets received per TUN write (B in A->B tests, A in B->A; 47 = a full 64 KiB TCP super-packet):"
+			pk=1
+		fi
+		printf "  %-27s A->B %s   B->A %s   4xA->B %s\n" "$(label_of "$c")" \
+			"$(median tcp1_ab.pktwB "$c")" "$(median tcp1_ba.pktwA "$c")" "$(median tcp4_ab.pktwB "$c")"
 	done
 
 	# Per-thread CPU: wgate exposes no per-worker packet counters yet, so the CPU time of

@@ -311,7 +311,38 @@ print(end["sum_sent"]["bytes"], end["sum_received"]["bytes"],
 		-v w="$wire" -v n="$retrans" \
 		'BEGIN { printf "iperf3 %s (server %s): %.1f MiB, %.0f Mbit/s, %d resent; tx %.3f, rx %.3f x received, tx %.3f x sent+resent", d, t, r / 1048576, r * 8 / 3e6, n, tx / r, rx / r, tx / w }')"
 }
+dumps_in() {
+	[ "$(grep -c ' control: ' "$1")" -gt "$2" ]
+}
+# writes_dump LOG PID: SIGUSR1, then "RX WRITES": packets received and TUN writes, summed
+# over the workers, from the new dump.
+writes_dump() {
+	local n
+
+	n=$(grep -c ' control: ' "$1" || true)
+	kill -USR1 "$2"
+	wait_until 5 dumps_in "$1" "$n" || e2e_fail "no counter dump in $1 after SIGUSR1"
+	awk '/ worker [0-9]+: rx / { rx += $6; tw += $NF }
+	     / control: / { last = rx " " tw; rx = tw = 0 } END { print last }' "$1"
+}
+# (d) also checks, for wgate<->wgate with every offload on, that B coalesces what it
+# decrypts: the sender's TSO super-packets (up to 47 segments here) leave as UDP GSO
+# trains, and B should write them back as a few large packets, not segment by segment.
+# (Without UDP GSO or GRO, B reads at most 8 datagrams a call, and writes ~7 per write.)
+COALESCE=0
+if impl_is_wgate "$IMPL_A" && impl_is_wgate "$IMPL_B" && [ -z "${WGT_E2E_WGATE_ARGS:-}" ]; then
+	COALESCE=1
+	writes_dump "$TMP/$IF_B.log" "$PID_B" >"$TMP/d.writes.before"
+fi
 iperf_dir "A->B" "$E2E_TUN4_B"
+if [ "$COALESCE" -eq 1 ]; then
+	writes_dump "$TMP/$IF_B.log" "$PID_B" >"$TMP/d.writes.after"
+	read -r rx_pk tun_w < <(paste "$TMP/d.writes.before" "$TMP/d.writes.after" |
+		awk '{ print $3 - $1, $4 - $2 }')
+	[ "$tun_w" -gt 0 ] && [ "$rx_pk" -ge $((8 * tun_w)) ] ||
+		e2e_fail "(d) A->B: B wrote $rx_pk decrypted packets in $tun_w TUN writes, fewer than 8 per write"
+	e2e_pass "(d)" "A->B: B coalesced $rx_pk decrypted packets into $tun_w TUN writes ($(awk -v r="$rx_pk" -v w="$tun_w" 'BEGIN { printf "%.1f", r / w }') per write)"
+fi
 iperf_dir "B->A" "$E2E_TUN6_B" -R
 
 # ---- (d2) TCP over IPv6 with a 248-byte destination options header, A->B: the sender's
@@ -353,9 +384,6 @@ e2e_pass "(d2)" "16 MiB of TCP over IPv6 with a 248-byte destination options hea
 # out through that queue and that worker seals them too. Were they written to a queue
 # picked by the flow's hash, the ACKs of most of four streams would wake another worker.
 # worker_dump LOG PID: SIGUSR1, then "rx tx" (packets) per worker from the new dump.
-dumps_in() {
-	[ "$(grep -c ' control: ' "$1")" -gt "$2" ]
-}
 worker_dump() {
 	local n
 
