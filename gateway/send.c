@@ -84,6 +84,7 @@ static int split_one(struct wgt_worker_data *d, unsigned n, size_t r, size_t *ar
 	}
 	cap = arena ? stride : WORKER_SLOT_SIZE;
 	for (unsigned i = 0; i < (unsigned)k; i++) {
+		d->tx_head[n + i] = i == 0 && k > 1;
 		d->tx[n + i] = segs[i] - WGT_PKT_HEADROOM;
 		d->tx_cap[n + i] = (uint32_t)cap;
 		d->tx_len[n + i] = lens[i];
@@ -135,6 +136,7 @@ static unsigned read_tun(struct wgt_worker *w, unsigned *ret_reads)
 			d->rbuf = d->slot[n];
 			d->slot[n] = buf;
 			d->tx[n] = buf;
+			d->tx_head[n] = false;
 			d->tx_cap[n] = WORKER_SLOT_SIZE;
 			d->tx_len[n++] = (uint32_t)r - WGT_TUN_VNET_HDR_LEN;
 			continue;
@@ -241,7 +243,13 @@ static void seal_all(struct wgt_worker *w, unsigned n)
 /*
  * Worker-owned. Groups messages [i, ...) for one UDP_SEGMENT send: same
  * peer, equal lengths (the last may be shorter), at most 64 segments and
- * GSO_MAX_BYTES. Returns the index after the group.
+ * GSO_MAX_BYTES, and no first segment of another super-packet after the
+ * first message. A 64 KiB TCP super-packet, once encrypted, needs two
+ * sends (45 + 2 segments at MTU 1420); starting the next one in the second
+ * would put every super-packet across two of the receiver's GRO reads, and
+ * a receiving wgate would write more of them to its TUN device in two
+ * parts (36 segments per write on average against 45). Returns the index
+ * after the group.
  */
 static unsigned group_end(struct wgt_worker_data *d, unsigned i, unsigned n, bool gso)
 {
@@ -251,7 +259,7 @@ static unsigned group_end(struct wgt_worker_data *d, unsigned i, unsigned n, boo
 
 	if (!gso)
 		return j;
-	while (j < n && d->tx_peer[j] == d->tx_peer[i] && j - i < WGT_UDP_MAX_SEGMENTS &&
+	while (j < n && !d->tx_head[j] && d->tx_peer[j] == d->tx_peer[i] && j - i < WGT_UDP_MAX_SEGMENTS &&
 	       d->tx_len[j] <= seg && bytes + d->tx_len[j] <= GSO_MAX_BYTES) {
 		bytes += d->tx_len[j];
 		if (d->tx_len[j++] < seg)

@@ -42,10 +42,8 @@
 /*
  * Decrypted packets coalesced per batch of TUN writes. A sender's 64 KiB
  * TCP super-packet (47 segments at MTU 1420) no longer fits one 64 KiB
- * UDP GSO send once encrypted, so it arrives as the end of one GRO read
- * and the start of the next; a batch that holds two reads writes it as
- * one packet. 64 held one read: 23% of writes were full super-packets on
- * the development VM, 68% with 128 (perf/README.md).
+ * UDP GSO send once encrypted, so it arrives in two GRO reads; a batch
+ * that holds both writes it as one packet (see group_end in send.c).
  */
 #define WORKER_RX_OUT 128
 /* Retries of a full socket or TUN queue (each waits up to 10 ms for room). */
@@ -65,6 +63,7 @@ struct wgt_worker_data {
 	uint8_t *tx[WORKER_TX_POOL];           /* message i: a slot or a place in the arena */
 	uint32_t tx_cap[WORKER_TX_POOL];       /* and its size */
 	uint32_t tx_len[WORKER_TX_POOL];
+	bool tx_head[WORKER_TX_POOL];          /* first segment of a split super-packet */
 	struct wgt_peer *tx_peer[WORKER_TX_POOL];
 	struct wgt_noise_keypair *tx_kp[WORKER_TX_POOL];
 	struct wgt_aead_batch_item tx_items[WORKER_TX_POOL];
