@@ -259,8 +259,9 @@ static unsigned group_end(struct wgt_worker_data *d, unsigned i, unsigned n, boo
 
 	if (!gso)
 		return j;
-	while (j < n && !d->tx_head[j] && d->tx_peer[j] == d->tx_peer[i] && j - i < WGT_UDP_MAX_SEGMENTS &&
-	       d->tx_len[j] <= seg && bytes + d->tx_len[j] <= GSO_MAX_BYTES) {
+	while (j < n && !d->tx_head[j] && d->tx_peer[j] == d->tx_peer[i] &&
+	       j - i < WGT_UDP_MAX_SEGMENTS && d->tx_len[j] <= seg &&
+	       bytes + d->tx_len[j] <= GSO_MAX_BYTES) {
 		bytes += d->tx_len[j];
 		if (d->tx_len[j++] < seg)
 			break;
