@@ -314,14 +314,18 @@ print(end["sum_sent"]["bytes"], end["sum_received"]["bytes"],
 dumps_in() {
 	[ "$(grep -c ' control: ' "$1")" -gt "$2" ]
 }
-# writes_dump LOG PID: SIGUSR1, then "RX WRITES": packets received and TUN writes, summed
-# over the workers, from the new dump.
-writes_dump() {
+# counters_dump LOG PID: SIGUSR1, then wait until the new dump is in LOG.
+counters_dump() {
 	local n
 
 	n=$(grep -c ' control: ' "$1" || true)
 	kill -USR1 "$2"
 	wait_until 5 dumps_in "$1" "$n" || e2e_fail "no counter dump in $1 after SIGUSR1"
+}
+# writes_dump LOG PID: SIGUSR1, then "RX WRITES": packets received and TUN writes, summed
+# over the workers, from the new dump.
+writes_dump() {
+	counters_dump "$1" "$2"
 	awk '/ worker [0-9]+: rx / { rx += $6; tw += $NF }
 	     / control: / { last = rx " " tw; rx = tw = 0 } END { print last }' "$1"
 }
@@ -385,11 +389,7 @@ e2e_pass "(d2)" "16 MiB of TCP over IPv6 with a 248-byte destination options hea
 # picked by the flow's hash, the ACKs of most of four streams would wake another worker.
 # worker_dump LOG PID: SIGUSR1, then "rx tx" (packets) per worker from the new dump.
 worker_dump() {
-	local n
-
-	n=$(grep -c ' control: ' "$1" || true)
-	kill -USR1 "$2"
-	wait_until 5 dumps_in "$1" "$n" || e2e_fail "no counter dump in $1 after SIGUSR1"
+	counters_dump "$1" "$2"
 	awk '/ worker [0-9]+: rx / { sub(":", "", $4); w[$4] = $6 " " $11 }
 	     / control: / { n = 0; for (k in w) n++; for (i = 0; i < n; i++) print w[i]; delete w }' "$1" |
 		tail -n "$THREADS"
