@@ -39,9 +39,11 @@ static struct wgt_log_ratelimit recv_log_rl = WGT_LOG_RATELIMIT_INIT;
  * in flight at the switch may leave before one queued earlier on the other
  * queue. Order inbound holds whatever the queue: a TUN write hands the
  * packet to the stack before it returns, and one worker writes a peer's
- * packets in the order it decrypted them.
+ * packets in the order it decrypted them. peer is the one the packet came
+ * from (it passed cryptokey routing).
  */
-static int tun_queue_fd(const struct wgt_worker *w, const uint8_t *pkt, size_t len)
+static int tun_queue_fd(const struct wgt_worker *w, const uint8_t *pkt, size_t len,
+			struct wgt_peer *peer)
 {
 	const struct wgt_device *dev = w->dev;
 	struct worker_ip ip;
@@ -77,23 +79,22 @@ static int tun_queue_fd(const struct wgt_worker *w, const uint8_t *pkt, size_t l
 	h *= 0x45d9f3bU;
 	h ^= h >> 16;
 	if (tcp) {
-		/* The packet passed cryptokey routing: its source names its peer. */
-		struct wgt_peer *peer = wgt_allowedips_lookup(dev->allowedips, ip.family, ip.src);
-
-		if (peer && syn)
+		if (syn)
 			atomic_store_explicit(&peer->newest_flow, h, memory_order_relaxed);
-		if (syn ||
-		    (peer && atomic_load_explicit(&peer->newest_flow, memory_order_relaxed) == h))
+		if (syn || atomic_load_explicit(&peer->newest_flow, memory_order_relaxed) == h)
 			return w->tun_fd;
 	}
 	return dev->workers[h % dev->n_workers].tun_fd;
 }
 
-/* Worker-owned. One TUN write (virtio-net header included), waiting for room if needed. */
-static void tun_write(struct wgt_worker *w, const struct iovec *iov)
+/*
+ * Worker-owned. One TUN write (virtio-net header included) of a packet
+ * from peer, waiting for room if needed.
+ */
+static void tun_write(struct wgt_worker *w, const struct iovec *iov, struct wgt_peer *peer)
 {
 	int fd = tun_queue_fd(w, (const uint8_t *)iov->iov_base + WGT_TUN_VNET_HDR_LEN,
-			      iov->iov_len - WGT_TUN_VNET_HDR_LEN);
+			      iov->iov_len - WGT_TUN_VNET_HDR_LEN, peer);
 
 	for (int tries = 0; tries < WORKER_SEND_RETRIES; tries++) {
 		ssize_t r = wgt_tun_write(fd, iov->iov_base, iov->iov_len);
@@ -133,8 +134,17 @@ static void flush_tun(struct wgt_worker *w, unsigned n)
 		}
 		nw = n;
 	}
-	for (unsigned i = 0; i < nw; i++)
-		tun_write(w, &d->writes[i]);
+	/*
+	 * Each write starts with one of the packets, in order (a coalesced one
+	 * with the first of its run): walk them alongside to know its peer.
+	 */
+	for (unsigned i = 0, p = 0; i < nw; i++) {
+		const uint8_t *start = d->writes[i].iov_base;
+
+		while (p + 1 < n && d->out_pkts[p].data - WGT_TUN_VNET_HDR_LEN != start)
+			p++;
+		tun_write(w, &d->writes[i], d->out_peer[p]);
+	}
 }
 
 /*
@@ -276,6 +286,7 @@ static void data_flush(struct wgt_worker *w, unsigned n)
 		d->out_pkts[nout].data = d->rx_items[i].dst;
 		d->out_pkts[nout].len = len;
 		d->out_pkts[nout].cap = WORKER_SLOT_SIZE - WGT_PKT_HEADROOM - 16;
+		d->out_peer[nout] = d->rx_kp[i]->owner;
 		nout++;
 	}
 	flush_tun(w, nout);

@@ -91,6 +91,7 @@ struct wgt_worker_data {
 	unsigned rx_msg[WORKER_RX_OUT];       /* the datagram batch it came in */
 	uint8_t *out[WORKER_RX_OUT];
 	struct wgt_offload_pkt out_pkts[WORKER_RX_OUT];
+	struct wgt_peer *out_peer[WORKER_RX_OUT];  /* whose packet out_pkts[i] is */
 	struct iovec writes[WORKER_RX_OUT];
 
 	uint64_t now;
