@@ -2,6 +2,7 @@
 /* Device lifecycle: TUN queues, sockets, workers, the UAPI socket and the control loop. */
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,35 @@ static void setup_socket_offloads(struct wgt_device *dev, const int *fds4, const
 	dev->udp_gro = dev->want_gro && (common & WGT_UDP_GRO);
 }
 
+/*
+ * Control thread only. Points each data message at the socket of its
+ * receiver index's lane (gateway/index.h), so a peer's datagrams reach the
+ * worker its lane names whatever its 4-tuple, and the peers spread over
+ * the workers by count. Handshake messages keep the 4-tuple hash: any
+ * worker passes them to the control thread. Without the program (a kernel
+ * older than 4.5) the hash picks for data too, as before, and the lanes
+ * only cost nothing.
+ */
+static void setup_steering(struct wgt_device *dev, const int *fds4, const int *fds6)
+{
+	const unsigned sel = offsetof(struct wgt_msg_data, receiver_index) +
+			     WGT_INDEX_LANE_SHIFT / 8;
+	int r = 0;
+
+	dev->steering = false;
+	if (dev->n_workers < 2)
+		return;
+	r = wgt_udp_steer(fds4[0], dev->n_workers, 0, WGT_MSG_DATA, sel);
+	if (!r && fds6[0] >= 0)
+		r = wgt_udp_steer(fds6[0], dev->n_workers, 0, WGT_MSG_DATA, sel);
+	if (r) {
+		wgt_warn("%s: cannot steer data messages to their peers' workers (%s): "
+			 "the 4-tuple hash picks", dev->ifname, strerror(-r));
+		return;
+	}
+	dev->steering = true;
+}
+
 static int open_sockets(struct wgt_device *dev, uint16_t port, int *fds4, int *fds6,
 			uint16_t *ret_port)
 {
@@ -196,8 +226,10 @@ static int open_sockets(struct wgt_device *dev, uint16_t port, int *fds4, int *f
 			fds6[i] = -1;
 		r = wgt_udp_open_group(AF_INET, port, dev->fwmark, dev->n_workers, fds4, ret_port);
 	}
-	if (!r)
+	if (!r) {
 		setup_socket_offloads(dev, fds4, fds6);
+		setup_steering(dev, fds4, fds6);
+	}
 	return r;
 }
 
@@ -424,11 +456,12 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 		goto err;
 	}
 	wgt_info("%s: %u worker threads, UDP port %u; offloads: TUN csum %s tso %s uso %s, "
-		 "UDP gso %s gro %s", dev->ifname, dev->n_workers, dev->listen_port,
+		 "UDP gso %s gro %s; data steered to peers' workers %s", dev->ifname,
+		 dev->n_workers, dev->listen_port,
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_CSUM ? "on" : "off",
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_TSO4 ? "on" : "off",
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_USO4 ? "on" : "off", dev->udp_gso ? "on" : "off",
-		 dev->udp_gro ? "on" : "off");
+		 dev->udp_gro ? "on" : "off", dev->steering ? "on" : "off");
 	*ret = dev;
 	return 0;
 err:

@@ -108,6 +108,7 @@ struct wgt_peer {
 	/* Control thread only. */
 	struct wgt_noise_handshake handshake __wgt_cacheline_aligned;
 	bool handshake_indexed;            /* handshake.local_index is in the index table */
+	unsigned lane;                     /* the worker its data reaches: every index's lane */
 	struct wgt_cookie_maker cookie;
 	struct wgt_timers timers;
 	ev_timer timer;
@@ -236,6 +237,8 @@ struct wgt_device {
 	struct wgt_peer *peers_head, *peers_tail;
 	size_t n_peers;
 	uint64_t next_peer_id;
+	unsigned lane_peers[WGT_MAX_WORKERS]; /* peers per lane, to give a new one the emptiest */
+	bool steering;                      /* data messages reach sockets by their index's lane */
 	uint64_t last_under_load;
 	uint64_t peers_cap_hits, staged_drops, under_load_cookies;
 };

@@ -43,7 +43,8 @@ static int new_handshake_index(struct wgt_peer *peer, uint32_t *ret_index)
 		wgt_index_release(&peer->dev->index, peer->handshake.local_index, peer);
 		peer->handshake_indexed = false;
 	}
-	return wgt_index_alloc(&peer->dev->index, WGT_INDEX_HANDSHAKE, peer, ret_index);
+	return wgt_index_alloc(&peer->dev->index, WGT_INDEX_HANDSHAKE, peer, peer->lane,
+			       peer->dev->n_workers, ret_index);
 }
 
 static void log_peer(enum wgt_log_level level, struct wgt_peer *peer, const char *what, int err)

@@ -36,10 +36,12 @@ static uintptr_t tag(enum wgt_index_kind kind, void *obj)
 }
 
 int wgt_index_alloc(struct wgt_index_table *t, enum wgt_index_kind kind, void *obj,
-		    uint32_t *ret_index)
+		    unsigned lane, unsigned n_lanes, uint32_t *ret_index)
 {
-	uint32_t slot;
+	uint32_t slot, r, top;
 
+	if (!n_lanes || n_lanes > WGT_INDEX_LANES_MAX || lane >= n_lanes)
+		return -EINVAL;
 	if (t->n_free) {
 		slot = t->free_slots[--t->n_free];
 	} else if (t->next_unused < WGT_INDEX_SLOTS) {
@@ -50,7 +52,13 @@ int wgt_index_alloc(struct wgt_index_table *t, enum wgt_index_kind kind, void *o
 	}
 	/* I1: pairs with the acquire load in wgt_index_lookup(). */
 	atomic_store_explicit(&t->slots[slot], tag(kind, obj), memory_order_release);
-	*ret_index = (wgt_random_u32() << WGT_INDEX_SLOT_BITS) | slot;
+	r = wgt_random_u32();
+	/* lane + a random multiple of n_lanes that keeps the byte under 256 */
+	top = lane + n_lanes * ((r >> 8) % (WGT_INDEX_LANES_MAX / n_lanes));
+	*ret_index = top << WGT_INDEX_LANE_SHIFT |
+		     (r & ((1U << (WGT_INDEX_LANE_SHIFT - WGT_INDEX_SLOT_BITS)) - 1))
+			     << WGT_INDEX_SLOT_BITS |
+		     slot;
 	return 0;
 }
 

@@ -26,6 +26,15 @@
  * One writer (the control thread); lookups are lock-free on any thread
  * inside a QSBR read-side section. The cap is the slot count; a full
  * table refuses new handshakes and counts it.
+ *
+ * Lanes. The top byte also names the worker that receives what is sent to
+ * the index: the sockets' steering program (gateway/device.c) sends a data
+ * message to socket (top byte) % n_workers, and every index of a peer is
+ * taken in the peer's lane, so all of a peer's keypairs, across rekeys
+ * and roaming, land on one worker, and the peers spread over the workers
+ * by count instead of by the hash of their 4-tuples.
+ *
+ *   index bits: | 31..24 lane + k * n_lanes | 23..20 random | 19..0 slot |
  */
 
 #include <stdatomic.h>
@@ -33,6 +42,9 @@
 
 #define WGT_INDEX_SLOT_BITS 20
 #define WGT_INDEX_SLOTS (1U << WGT_INDEX_SLOT_BITS)
+/* The lane byte: on the wire (little-endian) the index's last byte. */
+#define WGT_INDEX_LANE_SHIFT 24
+#define WGT_INDEX_LANES_MAX 256
 
 enum wgt_index_kind {
 	WGT_INDEX_KEYPAIR = 0,
@@ -50,9 +62,19 @@ struct wgt_index_table {
 /* Control thread only. Returns 0 or -ENOMEM. */
 int wgt_index_table_init(struct wgt_index_table *t);
 void wgt_index_table_destroy(struct wgt_index_table *t);
-/* Control thread only. Takes a fresh index for obj. Returns 0 or -ENOSPC (counted). */
+/*
+ * Control thread only. Takes a fresh index for obj in lane `lane` of
+ * n_lanes (1..WGT_INDEX_LANES_MAX; lane < n_lanes). Returns 0, -ENOSPC
+ * (counted) or -EINVAL for a bad lane.
+ */
 int wgt_index_alloc(struct wgt_index_table *t, enum wgt_index_kind kind, void *obj,
-		    uint32_t *ret_index);
+		    unsigned lane, unsigned n_lanes, uint32_t *ret_index);
+
+/* The lane of index among n_lanes (1..WGT_INDEX_LANES_MAX). */
+static inline unsigned wgt_index_lane(uint32_t index, unsigned n_lanes)
+{
+	return (index >> WGT_INDEX_LANE_SHIFT) % n_lanes;
+}
 /* Control thread only. Points an allocated index at another object. */
 void wgt_index_replace(struct wgt_index_table *t, uint32_t index, enum wgt_index_kind kind,
 		       void *obj);

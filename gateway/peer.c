@@ -91,6 +91,10 @@ int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN
 		wgt_timers_event(&peer->timers, WGT_TIMER_EV_STOP, wgt_now_ns());
 	ev_init(&peer->timer, timer_cb);
 	peer->id = dev->next_peer_id++;
+	for (unsigned i = 1; i < dev->n_workers; i++)
+		if (dev->lane_peers[i] < dev->lane_peers[peer->lane])
+			peer->lane = i;
+	dev->lane_peers[peer->lane]++;
 
 	b = key_bucket(dev, public_key);
 	peer->hash_next = dev->peer_hash[b];
@@ -144,6 +148,7 @@ void wgt_peer_remove(struct wgt_peer *peer)
 	else
 		dev->peers_tail = peer->list_prev;
 	dev->n_peers--;
+	dev->lane_peers[peer->lane]--;
 	wgt_qsbr_defer(&dev->deferred, peer_free, peer);
 }
 

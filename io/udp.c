@@ -3,6 +3,7 @@
 #include "io/udp.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/udp.h>
 #include <string.h>
 #include <unistd.h>
@@ -193,6 +194,33 @@ int wgt_udp_open_dual(uint16_t port, uint32_t fwmark, unsigned n, int *ret_fds4,
 	}
 	if (ret_port)
 		*ret_port = p;
+	return 0;
+}
+
+int wgt_udp_steer(int fd, unsigned n, unsigned type_off, uint8_t type, unsigned sel_off)
+{
+	/*
+	 * A return of n or more leaves the datagram to the kernel's hash. A
+	 * load past the end would end the program with 0 (socket 0), so the
+	 * length (of the payload: the kernel pulls the UDP header first) is
+	 * checked before any load.
+	 */
+	struct sock_filter prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+		BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, WGT_MAX(type_off, sel_off), 0, 5),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, type_off),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, type, 0, 3),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, sel_off),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffffU),
+	};
+	struct sock_fprog fprog = { .len = WGT_ARRAY_SIZE(prog), .filter = prog };
+
+	if (n < 2 || n > WGT_UDP_GROUP_MAX || type_off > 0xffff || sel_off > 0xffff)
+		return -EINVAL;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fprog, sizeof(fprog)) == -1)
+		return -errno;
 	return 0;
 }
 

@@ -6,7 +6,8 @@
 /*
  * Every worker owns one socket per family; all sockets of a family share
  * one port through SO_REUSEPORT, and the kernel hashes each remote 4-tuple
- * to one of them, so a peer's datagrams stay on one worker. IPv4 and IPv6
+ * to one of them, so a peer's datagrams stay on one worker, unless a
+ * steering program (wgt_udp_steer) picks the socket by content. IPv4 and IPv6
  * get separate sockets (IPV6_V6ONLY), as in wireguard-go, on the same port.
  *
  * Claiming the port: the first socket of a group binds WITHOUT
@@ -118,6 +119,20 @@ int wgt_udp_open_group(int family, uint16_t port, uint32_t fwmark, unsigned n, i
  */
 int wgt_udp_open_dual(uint16_t port, uint32_t fwmark, unsigned n, int *ret_fds4,
 		      int *ret_fds6, uint16_t *ret_port);
+
+/*
+ * Steers the datagrams of a reuseport group by their content: a datagram
+ * whose byte `type_off` is `type` goes to socket (byte `sel_off`) % n of
+ * the group, in the order the sockets joined it (wgt_udp_open_group's
+ * ret_fds order); any other datagram, or one too short to hold both bytes,
+ * keeps the kernel's 4-tuple hash. Offsets count from the UDP payload.
+ * A classic BPF program (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5) attached to
+ * fd, any member, serves the whole group, and with UDP GRO it sees the
+ * first datagram of a batch. n is 2..WGT_UDP_GROUP_MAX.
+ * Returns 0 or -errno (-EINVAL for bad arguments).
+ * Control thread only.
+ */
+int wgt_udp_steer(int fd, unsigned n, unsigned type_off, uint8_t type, unsigned sel_off);
 
 /*
  * Reports which of WGT_UDP_GSO and WGT_UDP_GRO this kernel offers on fd and

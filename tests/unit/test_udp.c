@@ -222,6 +222,77 @@ START_TEST(test_group_ipv6)
 }
 END_TEST
 
+/*
+ * Steering: one sender (one 4-tuple, which the hash would keep on one
+ * socket) reaches every socket of the group through the selector byte;
+ * other types and short datagrams still arrive, by the hash.
+ */
+static void check_steer(int family)
+{
+	enum { N = 4, ROUNDS = 3, TYPE_OFF = 0, TYPE = 4, SEL_OFF = 7 };
+	uint8_t msg[16] = { TYPE }, got[32];
+	union wgt_sockaddr dst;
+	struct pollfd pfds[N];
+	int fds[N], tx, counts[N] = { 0 }, arrived = 0;
+	uint16_t port;
+
+	ck_assert_int_eq(wgt_udp_open_group(family, 0, 0, N, fds, &port), 0);
+	ck_assert_int_eq(wgt_udp_steer(fds[N - 1], N, TYPE_OFF, TYPE, SEL_OFF), 0);
+	tx = plain_socket(family);
+	dst = loopback(family, port);
+	for (int k = 0; k < N * ROUNDS; k++) {
+		int want = (k * 5 + 1) % 256;
+
+		msg[SEL_OFF] = (uint8_t)want;
+		ck_assert_int_eq(sendto(tx, msg, sizeof(msg), 0, &dst.sa, wgt_sockaddr_len(&dst)),
+				 (ssize_t)sizeof(msg));
+		wait_readable(fds[want % N]);
+		ck_assert_int_eq(recv(fds[want % N], got, sizeof(got), MSG_DONTWAIT),
+				 (ssize_t)sizeof(msg));
+		ck_assert_uint_eq(got[SEL_OFF], (uint8_t)want);
+		counts[want % N]++;
+	}
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(counts[i], ROUNDS);
+
+	/* Another type, and one too short to hold the selector: the hash picks, nothing is lost. */
+	msg[TYPE_OFF] = TYPE + 1;
+	ck_assert_int_eq(sendto(tx, msg, sizeof(msg), 0, &dst.sa, wgt_sockaddr_len(&dst)),
+			 (ssize_t)sizeof(msg));
+	msg[TYPE_OFF] = TYPE;
+	ck_assert_int_eq(sendto(tx, msg, SEL_OFF, 0, &dst.sa, wgt_sockaddr_len(&dst)), SEL_OFF);
+	for (int i = 0; i < N; i++)
+		pfds[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	while (arrived < 2) {
+		ck_assert_int_gt(poll(pfds, N, POLL_TIMEOUT_MS), 0);
+		for (int i = 0; i < N; i++)
+			if (pfds[i].revents & POLLIN)
+				while (recv(fds[i], got, sizeof(got), MSG_DONTWAIT) > 0)
+					arrived++;
+	}
+	ck_assert_int_eq(arrived, 2);
+	printf("udp %s steering over %d sockets from one 4-tuple: %d/%d/%d/%d\n",
+	       family == AF_INET6 ? "v6" : "v4", N, counts[0], counts[1], counts[2], counts[3]);
+
+	ck_assert_int_eq(wgt_udp_steer(fds[0], 1, TYPE_OFF, TYPE, SEL_OFF), -EINVAL);
+	ck_assert_int_eq(wgt_udp_steer(fds[0], WGT_UDP_GROUP_MAX + 1, 0, TYPE, SEL_OFF), -EINVAL);
+	ck_assert_int_eq(wgt_udp_steer(-1, N, TYPE_OFF, TYPE, SEL_OFF), -EBADF);
+	close(tx);
+	close_all(fds, N);
+}
+
+START_TEST(test_steer_ipv4)
+{
+	check_steer(AF_INET);
+}
+END_TEST
+
+START_TEST(test_steer_ipv6)
+{
+	check_steer(AF_INET6);
+}
+END_TEST
+
 START_TEST(test_open_errors)
 {
 	int fd = -1, fds[2] = { -1, -1 }, foreign;
@@ -659,6 +730,8 @@ static Suite *udp_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_group_ipv4);
 	tcase_add_test(tc, test_group_ipv6);
+	tcase_add_test(tc, test_steer_ipv4);
+	tcase_add_test(tc, test_steer_ipv6);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_ephemeral_not_shared);
 	tcase_add_test(tc, test_dual);

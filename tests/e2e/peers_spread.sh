@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Several peers against one wgate with as many workers: each peer's data messages reach
+# the worker its receiver index names (gateway/index.h, lanes), so the peers spread one
+# per worker whatever their 4-tuples hash to, and a peer that changes its source port
+# stays on its worker.
+#
+#   ns wgt$$p1 .. wgt$$pN, each:                      ns wgt$$b
+#   PEER_IMPL -f wgp<i>$$  192.168.241.<10+i> <-veth-> bridge 192.168.241.2   wgate -f wgb$$
+#   udp 51830+i            tunnel 10.241.0.<10+i>/24     --tun-threads N  udp 51821
+#                                                           tunnel 10.241.0.2/24
+#
+# Usage: peers_spread.sh WGATE PEER_IMPL [--threads N]
+#   N (default 2) is B's worker count and the number of peers. A PEER_IMPL whose basename
+#   is `wgate` runs with one worker. With the 4-tuple hash alone, N peers would land one per
+#   worker with odds N!/N^N (1/2 for 2, 3/32 for 4).
+# Exits 0 when every check passed, 1 on the first failed one, 77 (skip) when not root
+# or a tool is missing, 2 on a usage error.
+# `A && B || e2e_fail` is meant: e2e_fail exits.
+# shellcheck disable=SC2015
+set -euo pipefail
+
+usage() {
+	echo "usage: $0 WGATE PEER_IMPL [--threads N]" >&2
+	exit 2
+}
+
+[ $# -ge 2 ] || usage
+WGATE=$1
+PEER_IMPL=$2
+shift 2
+THREADS=2
+while [ $# -gt 0 ]; do
+	case $1 in
+	--threads)
+		[ $# -ge 2 ] || usage
+		THREADS=$2
+		shift 2
+		;;
+	*)
+		usage
+		;;
+	esac
+done
+[[ $THREADS =~ ^[1-9][0-9]*$ ]] && [ "$THREADS" -ge 2 ] && [ "$THREADS" -le 8 ] || usage
+
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
+e2e_require_root wg ip ping
+e2e_require_impl "$WGATE"
+e2e_require_impl "$PEER_IMPL"
+e2e_init peers
+
+NS_B=wgt$$b
+IF_B=wgb$$
+IF_B=${IF_B:0:15}
+PORT_B=51821
+BR=wgtbr$$
+BR=${BR:0:15}
+PINGS=20
+TMP=$E2E_TMP
+
+ns_add "$NS_B"
+ip -n "$NS_B" link add "$BR" type bridge
+ip -n "$NS_B" addr add "$E2E_UNDER4_B/24" dev "$BR"
+ip -n "$NS_B" link set "$BR" up
+
+wg_keys b
+start_impl "$NS_B" "$WGATE" "$IF_B" --tun-threads "$THREADS"
+PID_B=$IMPL_PID
+grep -q "data steered to peers' workers on" "$TMP/$IF_B.log" ||
+	e2e_fail "wgate with $THREADS workers did not turn steering on: $(grep -m1 'worker threads' "$TMP/$IF_B.log")"
+in_ns "$NS_B" wg set "$IF_B" private-key "$TMP/b.key" listen-port "$PORT_B"
+tun_addr "$NS_B" "$IF_B" "$E2E_TUN4_B/24" fd00:ab::2/64
+
+for i in $(seq "$THREADS"); do
+	ns=wgt$$p$i
+	va=wgp${i}v$$
+	vb=wgp${i}w$$
+	iface=wgp$i$$
+	ns_add "$ns"
+	ip link add "${va:0:15}" netns "$ns" type veth peer name "${vb:0:15}" netns "$NS_B"
+	ip -n "$NS_B" link set "${vb:0:15}" master "$BR" up
+	ip -n "$ns" addr add "192.168.241.$((10 + i))/24" dev "${va:0:15}"
+	ip -n "$ns" link set "${va:0:15}" up
+	wg_keys "p$i"
+	extra=()
+	! impl_is_wgate "$PEER_IMPL" || extra=(--tun-threads 1)
+	start_impl "$ns" "$PEER_IMPL" "${iface:0:15}" "${extra[@]}"
+	in_ns "$ns" wg set "${iface:0:15}" private-key "$TMP/p$i.key" listen-port $((51830 + i)) \
+		peer "$(cat "$TMP/b.pub")" allowed-ips "$E2E_TUN4_B/32" endpoint "$E2E_UNDER4_B:$PORT_B"
+	tun_addr "$ns" "${iface:0:15}" "10.241.0.$((10 + i))/24" "fd00:ab::$((10 + i))/64"
+	in_ns "$NS_B" wg set "$IF_B" peer "$(cat "$TMP/p$i.pub")" allowed-ips "10.241.0.$((10 + i))/32"
+done
+
+# rx_per_worker: SIGUSR1 to B, then the data packets each worker received, one line each.
+dumps_in() {
+	[ "$(grep -c ' control: ' "$1")" -gt "$2" ]
+}
+rx_per_worker() {
+	local n log=$TMP/$IF_B.log
+
+	n=$(grep -c ' control: ' "$log" || true)
+	kill -USR1 "$PID_B"
+	wait_until 5 dumps_in "$log" "$n" || e2e_fail "no counter dump in B's log after SIGUSR1"
+	awk '/ worker [0-9]+: rx / { sub(":", "", $4); w[$4] = $6 }
+	     / control: / { n = 0; for (k in w) n++; for (i = 0; i < n; i++) print w[i]; delete w }' \
+		"$log" | tail -n "$THREADS"
+}
+
+# ping_peer I: PINGS pings from peer I to B through the tunnel, all answered.
+ping_peer() {
+	in_ns "wgt$$p$1" ping -c "$PINGS" -i 0.01 -W 2 "$E2E_TUN4_B" >"$TMP/ping$1.log" 2>&1 ||
+		e2e_fail "peer $1 could not ping B through the tunnel: $(tail -n 2 "$TMP/ping$1.log")"
+}
+
+# busy_worker BEFORE AFTER: the one worker whose rx rose by PINGS or more ("" if none or
+# several did); the others may have received a handful (a keepalive).
+busy_worker() {
+	paste "$1" "$2" | awk -v min="$PINGS" '$2 - $1 >= min { busy = busy " " NR - 1; n++ }
+		END { if (n == 1) print busy + 0 }'
+}
+
+# ---- (s1) each peer in turn sends PINGS echo requests; one worker of B receives them,
+# and no two peers share a worker.
+for i in $(seq "$THREADS"); do
+	# The first ping may wait for the handshake: once through, the counts start.
+	in_ns "wgt$$p$i" ping -c 1 -W 5 "$E2E_TUN4_B" >/dev/null 2>&1 ||
+		e2e_fail "(s1) peer $i: no answer through the tunnel within 5 s"
+done
+rx_per_worker >"$TMP/rx.0"
+declare -A SEEN=()
+LANE=()
+for i in $(seq "$THREADS"); do
+	ping_peer "$i"
+	rx_per_worker >"$TMP/rx.$i"
+	w=$(busy_worker "$TMP/rx.$((i - 1))" "$TMP/rx.$i")
+	[ -n "$w" ] || e2e_fail "(s1) peer $i's $PINGS pings did not all reach one worker of B: rx per worker before $(tr '\n' ' ' <"$TMP/rx.$((i - 1))"), after $(tr '\n' ' ' <"$TMP/rx.$i")"
+	[ -z "${SEEN[$w]:-}" ] ||
+		e2e_fail "(s1) peers ${SEEN[$w]} and $i both reached worker $w of B; each of the $THREADS peers should have its own"
+	SEEN[$w]=$i
+	LANE[i]=$w
+done
+e2e_pass "(s1)" "$THREADS peers, $THREADS workers: peer i -> worker$(for i in $(seq "$THREADS"); do printf ' %s' "${LANE[i]}"; done)"
+
+# ---- (s2) peer 1 moves to another source port (B roams it); its packets still reach
+# the same worker, not wherever the new 4-tuple hashes.
+MOVED=0
+for port in 52001 52002 52003 52004; do
+	in_ns "wgt$$p1" wg set "wgp1$$" listen-port "$port"
+	cp "$TMP/rx.$THREADS" "$TMP/rx.before"
+	ping_peer 1
+	rx_per_worker >"$TMP/rx.$THREADS"
+	w=$(busy_worker "$TMP/rx.before" "$TMP/rx.$THREADS")
+	[ "$w" = "${LANE[1]}" ] ||
+		e2e_fail "(s2) from source port $port, peer 1's pings reached worker '${w}' of B, not its worker ${LANE[1]}"
+	in_ns "$NS_B" wg show "$IF_B" endpoints | grep -q ":$port\$" ||
+		e2e_fail "(s2) B did not roam peer 1 to source port $port: $(in_ns "$NS_B" wg show "$IF_B" endpoints)"
+	MOVED=$((MOVED + 1))
+done
+e2e_pass "(s2)" "peer 1 roamed over $MOVED source ports and stayed on worker ${LANE[1]}"
