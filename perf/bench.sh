@@ -115,39 +115,10 @@ needs_wgate=0
 for c in "${CONFIGS[@]}"; do
 	[[ $c == wgate* ]] && needs_wgate=1
 done
+. "$ROOT/perf/bench_lib.sh"
+bench_tools "$needs_wgate"
+[ "$needs_wgate" -eq 0 ] || bench_wgate
 
-# Tools, installed from Debian when missing.
-declare -A PKG_OF=([iperf3]=iperf3 [wg]=wireguard-tools [wireguard-go]=wireguard-go
-	[gnuplot]=gnuplot-nox [ip]=iproute2 [ping]=iputils-ping [ss]=iproute2 [jq]=jq
-	[timeout]=coreutils [git]=git)
-if [ "$needs_wgate" -eq 1 ]; then
-	PKG_OF+=([meson]=meson [ninja]=ninja-build [pkg-config]=pkg-config)
-fi
-missing=()
-for tool in "${!PKG_OF[@]}"; do
-	command -v "$tool" >/dev/null || missing+=("${PKG_OF[$tool]}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "installing: ${missing[*]}" >&2
-	apt-get update -q >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
-fi
-
-# The daemon: WGATE, else build/gateway/wgate, else a release build in build-release/.
-if [ "$needs_wgate" -eq 1 ]; then
-	if [ -n "${WGATE:-}" ]; then
-		[ -x "$WGATE" ] || { echo "$0: WGATE=$WGATE is not executable" >&2; exit 1; }
-	elif [ -x "$ROOT/build/gateway/wgate" ]; then
-		WGATE=$ROOT/build/gateway/wgate
-	else
-		echo "building wgate in $ROOT/build-release (release)" >&2
-		[ -d "$ROOT/build-release" ] ||
-			meson setup "$ROOT/build-release" "$ROOT" -Dbuildtype=release >&2
-		ninja -C "$ROOT/build-release" gateway/wgate >&2
-		WGATE=$ROOT/build-release/gateway/wgate
-	fi
-	WGATE=$(readlink -f "$WGATE")
-fi
 MIXED_THREADS=${BENCH_MIXED_THREADS:-$(nproc)}
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -191,29 +162,6 @@ label_of() {
 	wgate-wggo) echo "wgate($MIXED_THREADS thr)<->wggo" ;;
 	wggo) echo "wggo<->wggo" ;;
 	esac
-}
-
-# proc_cpu PID: utime+stime of the whole process (all threads), in clock ticks.
-proc_cpu() {
-	local stat
-
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-	stat=${stat##*) }
-	# After "pid (comm) ", field 3 (state) is word 1: utime and stime are words 12, 13.
-	awk '{ print $12 + $13 }' <<<"$stat"
-}
-
-# thread_cpu PID: one "TID COMM TICKS" line per thread.
-thread_cpu() {
-	local t stat comm
-
-	for t in /proc/"$1"/task/*; do
-		stat=$(cat "$t/stat" 2>/dev/null) || continue
-		comm=$(cat "$t/comm" 2>/dev/null) || comm=?
-		comm=${comm// /_}
-		stat=${stat##*) }
-		awk -v tid="${t##*/}" -v c="$comm" '{ print tid, c, $12 + $13 }' <<<"$stat"
-	done | sort -n
 }
 
 # ---------------------------------------------------------------------------------------
@@ -406,21 +354,9 @@ run_one() {
 			worker_counts "$side" "$pid" >"$D/wrk.$side.$1"
 		done
 	}
-	# worker_counts SIDE PID: "N RX_PACKETS TX_PACKETS TUN_WRITES" per wgate worker, from
-	# the counters wgate logs on SIGUSR1 (nothing for wireguard-go).
+	# worker_counts SIDE PID: see wgate_worker_counts (nothing for wireguard-go).
 	worker_counts() {
-		local log="$D/daemon.$1.log" n
-
-		grep -q "worker threads" "$log" 2>/dev/null || return 0
-		n=$(grep -c ' control: ' "$log" || true)
-		kill -USR1 "$2" 2>/dev/null || return 0
-		dumped() { [ "$(grep -c ' control: ' "$log" || true)" -gt "$n" ]; }
-		wait_for 5 dumped || return 0
-		# The last dump: its worker lines come just before its control line.
-		awk '/ worker [0-9]+: rx / { sub(":", "", $4); tw = / tun writes / ? $NF : 0
-		                            w[$4] = $4 " " $6 " " $11 " " tw }
-		     / control: / { out = ""; for (k in w) out = out w[k] "\n"; delete w }
-		     END { printf "%s", out }' "$log" | sort -n
+		wgate_worker_counts "$D/daemon.$1.log" "$2"
 	}
 	# record KEY VALUE
 	record() { echo "$1 $2" >>"$OUT"; }
@@ -554,17 +490,6 @@ for ((run = 1; run <= RUNS; run++)); do
 	done
 done
 elapsed=$(($(date +%s) - start))
-
-# median KEY CONFIG: the median over the runs of CONFIG, or "-" when there is no value.
-median() {
-	cat "$TMP"/res/"$2".* 2>/dev/null | awk -v k="$1" '$1 == k && $2 != "NA" { print $2 }' |
-		sort -g | awk '{ a[NR] = $1 }
-			END { if (!NR) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
-			      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-count() {
-	cat "$TMP"/res/"$2".* 2>/dev/null | awk -v k="$1" '$1 == k { n++ } END { print n + 0 }'
-}
 
 CSV=$RESULTS/$STEM.csv
 TXT=$RESULTS/$STEM.txt

@@ -61,7 +61,9 @@ PINGS=20
 TMP=$E2E_TMP
 
 ns_add "$NS_B"
-ip -n "$NS_B" link add "$BR" type bridge
+# A fixed address: a bridge otherwise takes its ports' lowest MAC, which changes as
+# ports join and strands the peers whose ARP caches hold the old one.
+ip -n "$NS_B" link add "$BR" address 02:00:00:00:02:02 type bridge
 ip -n "$NS_B" addr add "$E2E_UNDER4_B/24" dev "$BR"
 ip -n "$NS_B" link set "$BR" up
 

@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: MIT
+# Helpers shared by perf/bench.sh and perf/bench_peers.sh: tools, the daemon, CPU time
+# from /proc, medians over runs. Sourced; expects ROOT, and TMP for median/count.
+# shellcheck shell=bash
+
+# bench_tools NEEDS_WGATE: installs from Debian what is missing (apt-get update first).
+bench_tools() {
+	local tool missing=()
+	local -A pkg_of=([iperf3]=iperf3 [wg]=wireguard-tools [wireguard-go]=wireguard-go
+		[gnuplot]=gnuplot-nox [ip]=iproute2 [ping]=iputils-ping [ss]=iproute2 [jq]=jq
+		[timeout]=coreutils [git]=git)
+
+	if [ "$1" -eq 1 ]; then
+		pkg_of+=([meson]=meson [ninja]=ninja-build [pkg-config]=pkg-config)
+	fi
+	for tool in "${!pkg_of[@]}"; do
+		command -v "$tool" >/dev/null || missing+=("${pkg_of[$tool]}")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "installing: ${missing[*]}" >&2
+		apt-get update -q >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
+	fi
+}
+
+# bench_wgate: sets WGATE to the daemon: WGATE, else build/gateway/wgate, else a release
+# build in build-release/.
+bench_wgate() {
+	if [ -n "${WGATE:-}" ]; then
+		[ -x "$WGATE" ] || { echo "$0: WGATE=$WGATE is not executable" >&2; exit 1; }
+	elif [ -x "$ROOT/build/gateway/wgate" ]; then
+		WGATE=$ROOT/build/gateway/wgate
+	else
+		echo "building wgate in $ROOT/build-release (release)" >&2
+		[ -d "$ROOT/build-release" ] ||
+			meson setup "$ROOT/build-release" "$ROOT" -Dbuildtype=release >&2
+		ninja -C "$ROOT/build-release" gateway/wgate >&2
+		WGATE=$ROOT/build-release/gateway/wgate
+	fi
+	WGATE=$(readlink -f "$WGATE")
+}
+
+# proc_cpu PID: utime+stime of the whole process (all threads), in clock ticks.
+proc_cpu() {
+	local stat
+
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+	stat=${stat##*) }
+	# After "pid (comm) ", field 3 (state) is word 1: utime and stime are words 12, 13.
+	awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# thread_cpu PID: one "TID COMM TICKS" line per thread.
+thread_cpu() {
+	local t stat comm
+
+	for t in /proc/"$1"/task/*; do
+		stat=$(cat "$t/stat" 2>/dev/null) || continue
+		comm=$(cat "$t/comm" 2>/dev/null) || comm=?
+		comm=${comm// /_}
+		stat=${stat##*) }
+		awk -v tid="${t##*/}" -v c="$comm" '{ print tid, c, $12 + $13 }' <<<"$stat"
+	done | sort -n
+}
+
+# Results: one file per (configuration, run), $TMP/res/CONFIG.RUN, of "KEY VALUE" lines.
+# median KEY CONFIG: the median over the runs of CONFIG, or "-" when there is no value.
+median() {
+	cat "$TMP"/res/"$2".* 2>/dev/null | awk -v k="$1" '$1 == k && $2 != "NA" { print $2 }' |
+		sort -g | awk '{ a[NR] = $1 }
+			END { if (!NR) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
+			      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+# count KEY CONFIG: how many runs of CONFIG recorded KEY.
+count() {
+	cat "$TMP"/res/"$2".* 2>/dev/null | awk -v k="$1" '$1 == k { n++ } END { print n + 0 }'
+}
+
+# wgate_worker_counts LOG PID: "N RX_PACKETS TX_PACKETS TUN_WRITES" per worker of the wgate
+# PID that logs to LOG, from the counters it logs on SIGUSR1 (nothing if LOG is not a
+# wgate log or no dump came within 5 s).
+wgate_worker_counts() {
+	local log=$1 n tries=100
+
+	grep -q "worker threads" "$log" 2>/dev/null || return 0
+	n=$(grep -c ' control: ' "$log" || true)
+	kill -USR1 "$2" 2>/dev/null || return 0
+	until [ "$(grep -c ' control: ' "$log" || true)" -gt "$n" ]; do
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || return 0
+		sleep 0.05
+	done
+	# The last dump: its worker lines come just before its control line.
+	awk '/ worker [0-9]+: rx / { sub(":", "", $4); tw = / tun writes / ? $NF : 0
+	                            w[$4] = $4 " " $6 " " $11 " " tw }
+	     / control: / { out = ""; for (k in w) out = out w[k] "\n"; delete w }
+	     END { printf "%s", out }' "$log" | sort -n
+}
