@@ -104,6 +104,8 @@ struct wgt_peer {
 	/* Flow hash of the newest TCP connection seen from the peer (its last SYN), set by
 	 * the worker that decrypts it; picks the TUN queue of that flow's ACKs (receive.c). */
 	_Atomic uint32_t newest_flow;
+	/* Older connections given a TUN queue so far: the next one gets the next worker. */
+	_Atomic uint32_t flow_turn;
 
 	/* Control thread only. */
 	struct wgt_noise_handshake handshake __wgt_cacheline_aligned;
