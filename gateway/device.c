@@ -193,7 +193,7 @@ static void setup_socket_offloads(struct wgt_device *dev, const int *fds4, const
  * the workers by count. Handshake messages keep the 4-tuple hash: any
  * worker passes them to the control thread. Without the program (a kernel
  * older than 4.5) the hash picks for data too, as before, and the lanes
- * only cost nothing.
+ * cost nothing.
  */
 static void setup_steering(struct wgt_device *dev, const int *fds4, const int *fds6)
 {

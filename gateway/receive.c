@@ -31,27 +31,26 @@ static struct wgt_log_ratelimit recv_log_rl = WGT_LOG_RATELIMIT_INIT;
  *   connection has both directions on one worker.
  * - The pure ACKs of the peer's older connections go to the queue of a
  *   worker the connection is given the first time it needs one (once a
- *   newer connection took the own queue): the workers in turn, per peer,
- *   starting after this one. So a peer's connections spread evenly over
- *   the workers, although one worker decrypts all of the peer's
- *   datagrams, where the flow hash left workers idle by chance (all 4
- *   connections on one of 2 workers in 1 case of 8). With as many
- *   connections as workers, one worker may still get two: the newest's
- *   place is fixed, the turn is wherever earlier connections left it.
- *   Skipping this worker in the turn would fix that, but puts 3 of 4
- *   connections on the other of 2 workers (measured 7% slower). The
- *   choice is kept in a direct-mapped table per worker (flow_home, by
- *   flow hash); a connection whose entry a colliding one took over gets a
- *   new worker. Anything else (UDP, ICMP, fragments) goes to the queue
- *   the flow's own hash picks.
+ *   newer connection took the own queue): the other workers in turn, per
+ *   peer, since this one holds the newest and decrypts all of the peer's
+ *   datagrams. So a peer's connections spread evenly over the workers,
+ *   where the flow hash left workers idle by chance (all 4 connections on
+ *   one of 2 workers in 1 case of 8): up to N on N workers get one each.
+ *   With 2 workers the turn includes this one (the other, this, the
+ *   other, ...): skipping it put 3 of 4 connections on the other worker,
+ *   measured 7% slower than 2 and 2. The choice is kept in a
+ *   direct-mapped table per worker (flow_home, by flow hash); a
+ *   connection whose entry a colliding one took over gets a new worker.
+ *   Anything else (UDP, ICMP, fragments) goes to the queue the flow's own
+ *   hash picks.
  * A connection moves from this worker's queue to its worker of the turn
  * once, when the peer opens a newer one, and a flow whose received packets
  * switch between data and pure ACKs (both ends sending) moves with them: a
  * packet in flight at the switch may leave before one queued earlier on
- * the other queue. Order inbound holds whatever the queue: a TUN write hands the
- * packet to the stack before it returns, and one worker writes a peer's
- * packets in the order it decrypted them. peer is the one the packet came
- * from (it passed cryptokey routing).
+ * the other queue. Order inbound holds whatever the queue: a TUN write
+ * hands the packet to the stack before it returns, and one worker writes a
+ * peer's packets in the order it decrypted them. peer is the one the
+ * packet came from (it passed cryptokey routing).
  */
 static int tun_queue_fd(struct wgt_worker *w, const uint8_t *pkt, size_t len,
 			struct wgt_peer *peer)
@@ -99,10 +98,11 @@ static int tun_queue_fd(struct wgt_worker *w, const uint8_t *pkt, size_t len,
 		if (syn || atomic_load_explicit(&peer->newest_flow, memory_order_relaxed) == h)
 			return w->tun_fd;
 		if (*home >> 32 != h || !(uint32_t)*home) {
-			unsigned turn = atomic_fetch_add_explicit(&peer->flow_turn, 1,
-								  memory_order_relaxed);
+			unsigned n = dev->n_workers, turn = atomic_fetch_add_explicit(
+							       &peer->flow_turn, 1, memory_order_relaxed);
+			unsigned step = 1 + turn % (n > 2 ? n - 1 : n);
 
-			*home = (uint64_t)h << 32 | ((w->id + 1 + turn) % dev->n_workers + 1);
+			*home = (uint64_t)h << 32 | ((w->id + step) % n + 1);
 		}
 		return dev->workers[(uint32_t)*home - 1].tun_fd;
 	}

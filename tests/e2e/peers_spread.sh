@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Several peers against one wgate with as many workers: each peer's data messages reach
 # the worker its receiver index names (gateway/index.h, lanes), so the peers spread one
-# per worker whatever their 4-tuples hash to, and a peer that changes its source port
-# stays on its worker.
+# per worker whatever their 4-tuples hash to, a peer that changes its source port stays
+# on its worker, and so does every peer when B moves to another port (new sockets).
 #
 #   ns wgt$$p1 .. wgt$$pN, each:                      ns wgt$$b
 #   PEER_IMPL -f wgp<i>$$  192.168.241.<10+i> <-veth-> bridge 192.168.241.2   wgate -f wgb$$
@@ -161,3 +161,25 @@ for port in 52001 52002 52003 52004; do
 	MOVED=$((MOVED + 1))
 done
 e2e_pass "(s2)" "peer 1 roamed over $MOVED source ports and stayed on worker ${LANE[1]}"
+
+# ---- (s3) B moves to another port: a new socket group, and the steering program with
+# it; told the new endpoint, every peer still reaches its own worker.
+PORT_B2=51822
+in_ns "$NS_B" wg set "$IF_B" listen-port "$PORT_B2"
+grep -q "listening on UDP port $PORT_B2" "$TMP/$IF_B.log" ||
+	e2e_fail "(s3) B did not log its new port $PORT_B2"
+! grep -q "cannot steer" "$TMP/$IF_B.log" ||
+	e2e_fail "(s3) B could not steer on its new sockets: $(grep -m1 'cannot steer' "$TMP/$IF_B.log")"
+for i in $(seq "$THREADS"); do
+	in_ns "wgt$$p$i" wg set "wgp$i$$" peer "$(cat "$TMP/b.pub")" endpoint "$E2E_UNDER4_B:$PORT_B2"
+done
+cp "$TMP/rx.$THREADS" "$TMP/rx.s3"
+for i in $(seq "$THREADS"); do
+	cp "$TMP/rx.s3" "$TMP/rx.before"
+	ping_peer "$i"
+	rx_per_worker >"$TMP/rx.s3"
+	w=$(busy_worker "$TMP/rx.before" "$TMP/rx.s3")
+	[ "$w" = "${LANE[i]}" ] ||
+		e2e_fail "(s3) on B's new port, peer $i's pings reached worker '${w}' of B, not its worker ${LANE[i]}"
+done
+e2e_pass "(s3)" "B moved to port $PORT_B2: each of the $THREADS peers still reached its own worker"
