@@ -245,17 +245,6 @@ run_one() {
 	}
 	in_a() { ip netns exec "$NS_A" "$@"; }
 	in_b() { ip netns exec "$NS_B" "$@"; }
-	# wait_for SECONDS COMMAND...: polls COMMAND every 50 ms; returns 1 on timeout.
-	wait_for() {
-		local tries=$(($1 * 20))
-
-		shift
-		until "$@" >/dev/null 2>&1; do
-			tries=$((tries - 1))
-			[ "$tries" -gt 0 ] || return 1
-			sleep 0.05
-		done
-	}
 
 	echo "$NS_A" >>"$TMP/netns"
 	echo "$NS_B" >>"$TMP/netns"
@@ -508,11 +497,7 @@ COLS=(tcp1_ab.gbps tcp1_ab.retr tcp1_ba.gbps tcp1_ba.retr tcp4_ab.gbps tcp4_ab.r
 	done
 } >"$CSV"
 # Every run's raw values too, for whoever wants to look at the spread.
-for f in "$TMP"/res/*; do
-	[ -e "$f" ] || continue
-	b=${f##*/}
-	awk -v c="${b%.*}" -v r="${b##*.}" '{ print c "," r "," $1 "," $2 }' "$f"
-done >"$RESULTS/$STEM-runs.csv"
+runs_csv >"$RESULTS/$STEM-runs.csv"
 
 fmt() { # fmt PRINTF-FORMAT VALUE
 	if [ "$2" = - ]; then echo FAIL; else printf "$1" "$2"; fi

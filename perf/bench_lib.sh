@@ -3,6 +3,18 @@
 # from /proc, medians over runs. Sourced; expects ROOT, and TMP for median/count.
 # shellcheck shell=bash
 
+# wait_for SECONDS COMMAND...: polls COMMAND every 50 ms; returns 1 on timeout.
+wait_for() {
+	local tries=$(($1 * 20))
+
+	shift
+	until "$@" >/dev/null 2>&1; do
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || return 1
+		sleep 0.05
+	done
+}
+
 # bench_tools NEEDS_WGATE: installs from Debian what is missing (apt-get update first).
 bench_tools() {
 	local tool missing=()
@@ -95,4 +107,15 @@ wgate_worker_counts() {
 	                            w[$4] = $4 " " $6 " " $11 " " tw }
 	     / control: / { out = ""; for (k in w) out = out w[k] "\n"; delete w }
 	     END { printf "%s", out }' "$log" | sort -n
+}
+
+# runs_csv: every run's values as "config,run,key,value" lines.
+runs_csv() {
+	local f b
+
+	for f in "$TMP"/res/*; do
+		[ -e "$f" ] || continue
+		b=${f##*/}
+		awk -v c="${b%.*}" -v r="${b##*.}" '{ print c "," r "," $1 "," $2 }' "$f"
+	done
 }

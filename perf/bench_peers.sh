@@ -77,18 +77,6 @@ trap 'exit 130' INT TERM
 log() { echo "[$(date +%T)] $*" >&2; }
 label() { if [ "$1" -eq 0 ]; then echo wireguard-go; else echo "wgate $1 thr"; fi; }
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 50 ms; returns 1 on timeout.
-wait_for() {
-	local tries=$(($1 * 20))
-
-	shift
-	until "$@" >/dev/null 2>&1; do
-		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || return 1
-		sleep 0.05
-	done
-}
-
 uapi_ready() {
 	[ -S "/var/run/wireguard/$2.sock" ] && ip netns exec "$1" wg show "$2"
 }
@@ -256,9 +244,5 @@ mkdir -p "$RESULTS"
 	echo "$HEADER"
 	cat "$TMP/table"
 } >"$RESULTS/peers$PEERS.txt"
-for f in "$TMP"/res/*; do
-	[ -e "$f" ] || continue
-	b=${f##*/}
-	awk -v c="${b%.*}" -v r="${b##*.}" '{ print c "," r "," $1 "," $2 }' "$f"
-done >"$RESULTS/peers$PEERS-runs.csv"
+runs_csv >"$RESULTS/peers$PEERS-runs.csv"
 echo "Data: $RESULTS/peers$PEERS.txt, $RESULTS/peers$PEERS-runs.csv"
