@@ -98,11 +98,11 @@ static void stats_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 		wgt_info("worker %u: rx %llu packets %llu bytes, tx %llu packets %llu bytes; "
 			 "drops: invalid %llu no-keypair %llu auth %llu replay %llu source %llu "
 			 "no-route %llu no-endpoint %llu send %llu malformed %llu ring %llu tun %llu; "
-			 "tun writes %llu",
+			 "flow collisions %llu; tun writes %llu",
 			 i, V(rx_packets), V(rx_bytes), V(tx_packets), V(tx_bytes), V(rx_invalid),
 			 V(rx_no_keypair), V(rx_auth_failed), V(rx_replayed), V(rx_bad_source),
 			 V(tx_no_route), V(tx_no_endpoint), V(tx_send_errors), V(tx_malformed),
-			 V(ring_full), V(tun_write_errors), V(tun_writes));
+			 V(ring_full), V(tun_write_errors), V(flow_collisions), V(tun_writes));
 #undef V
 	}
 	wgt_info("control: %zu peers, peer cap hits %llu, staged drops %llu, cookie replies %llu",

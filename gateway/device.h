@@ -176,6 +176,7 @@ struct wgt_worker_stats {
 	_Atomic uint64_t tx_no_route, tx_no_endpoint, tx_send_errors, tx_malformed, ring_full;
 	_Atomic uint64_t tun_write_errors;
 	_Atomic uint64_t tun_writes;        /* successful writes, a coalesced packet counting once */
+	_Atomic uint64_t flow_collisions;   /* pure ACKs sent by hash: their flow_home slot held */
 } __wgt_cacheline_aligned;
 
 struct wgt_worker {

@@ -39,10 +39,13 @@ static struct wgt_log_ratelimit recv_log_rl = WGT_LOG_RATELIMIT_INIT;
  *   With 2 workers the turn includes this one (the other, this, the
  *   other, ...): skipping it put 3 of 4 connections on the other worker,
  *   measured 7% slower than 2 and 2. The choice is kept in a
- *   direct-mapped table per worker (flow_home, by flow hash); a
- *   connection whose entry a colliding one took over gets a new worker.
- *   Anything else (UDP, ICMP, fragments) goes to the queue the flow's own
- *   hash picks.
+ *   direct-mapped table per worker (flow_home, by flow hash). A slot goes
+ *   to a new connection only when empty or idle for WORKER_FLOW_IDLE_TICKS;
+ *   a connection that finds its slot held by a live one is left to its
+ *   flow hash (counted), which stays stable while it lasts, so with more
+ *   live connections than slots the workers fall back to the hash rather
+ *   than move connections back and forth. Anything else (UDP, ICMP,
+ *   fragments) goes to the queue the flow's own hash picks.
  * A connection moves from this worker's queue to its worker of the turn
  * once, when the peer opens a newer one, and a flow whose received packets
  * switch between data and pure ACKs (both ends sending) moves with them: a
@@ -52,6 +55,13 @@ static struct wgt_log_ratelimit recv_log_rl = WGT_LOG_RATELIMIT_INIT;
  * peer's packets in the order it decrypted them. peer is the one the
  * packet came from (it passed cryptokey routing).
  */
+/* flow_home entries: flow hash (32 bits), last use in ticks (24), worker + 1 (8; 0: empty). */
+#define FLOW_TIME_MASK 0xffffffU
+static inline uint64_t flow_entry(uint32_t h, uint32_t ticks, unsigned worker1)
+{
+	return (uint64_t)h << 32 | (uint64_t)(ticks & FLOW_TIME_MASK) << 8 | worker1;
+}
+
 static int tun_queue_fd(struct wgt_worker *w, const uint8_t *pkt, size_t len,
 			struct wgt_peer *peer)
 {
@@ -90,21 +100,30 @@ static int tun_queue_fd(struct wgt_worker *w, const uint8_t *pkt, size_t len,
 	h *= 0x45d9f3bU;
 	h ^= h >> 16;
 	if (tcp) {
-		/* Entry: flow hash << 32 | worker + 1; 0 is empty. */
-		uint64_t *home = &d->flow_home[h % WORKER_FLOW_SLOTS];
+		uint64_t *home = &d->flow_home[h % WORKER_FLOW_SLOTS], e = *home;
+		uint32_t now = (uint32_t)(d->now >> WORKER_FLOW_TICK_SHIFT) & FLOW_TIME_MASK;
+		uint32_t used = (uint32_t)(e >> 8) & FLOW_TIME_MASK;
 
 		if (syn)
 			atomic_store_explicit(&peer->newest_flow, h, memory_order_relaxed);
 		if (syn || atomic_load_explicit(&peer->newest_flow, memory_order_relaxed) == h)
 			return w->tun_fd;
-		if (*home >> 32 != h || !(uint32_t)*home) {
+		if (e >> 32 == h && (e & 0xff)) {
+			if (used != now)
+				*home = flow_entry(h, now, (unsigned)(e & 0xff));
+			return dev->workers[(e & 0xff) - 1].tun_fd;
+		}
+		if ((e & 0xff) && ((now - used) & FLOW_TIME_MASK) < WORKER_FLOW_IDLE_TICKS) {
+			/* The table's cap: another live connection holds the slot. */
+			wgt_worker_stat_inc(&w->stats.flow_collisions, 1);
+		} else {
 			unsigned n = dev->n_workers, turn = atomic_fetch_add_explicit(
 							       &peer->flow_turn, 1, memory_order_relaxed);
 			unsigned step = 1 + turn % (n > 2 ? n - 1 : n);
 
-			*home = (uint64_t)h << 32 | ((w->id + step) % n + 1);
+			*home = flow_entry(h, now, (w->id + step) % n + 1);
+			return dev->workers[(w->id + step) % n].tun_fd;
 		}
-		return dev->workers[(uint32_t)*home - 1].tun_fd;
 	}
 	return dev->workers[h % dev->n_workers].tun_fd;
 }

@@ -49,8 +49,14 @@
  * packets per write against 29 with 64).
  */
 #define WORKER_RX_OUT 128
-/* TCP connections a worker remembers the TUN queue of (receive.c, tun_queue_fd). */
+/*
+ * TCP connections a worker remembers the TUN queue of (receive.c,
+ * tun_queue_fd), and after how long unused a slot may go to another: ticks
+ * of 2^30 ns (~1.07 s), 4 of them.
+ */
 #define WORKER_FLOW_SLOTS 4096
+#define WORKER_FLOW_TICK_SHIFT 30
+#define WORKER_FLOW_IDLE_TICKS 4
 /* Retries of a full socket or TUN queue (each waits up to 10 ms for room). */
 #define WORKER_SEND_RETRIES 50
 
@@ -95,7 +101,7 @@ struct wgt_worker_data {
 	struct wgt_offload_pkt out_pkts[WORKER_RX_OUT];
 	struct wgt_peer *out_peer[WORKER_RX_OUT];  /* whose packet out_pkts[i] is */
 	struct iovec writes[WORKER_RX_OUT];
-	uint64_t flow_home[WORKER_FLOW_SLOTS]; /* TCP flow hash -> worker its ACKs go to */
+	uint64_t flow_home[WORKER_FLOW_SLOTS]; /* TCP flow hash -> worker its ACKs go to, last use */
 
 	uint64_t now;
 	bool stop;

@@ -183,3 +183,46 @@ for i in $(seq "$THREADS"); do
 		e2e_fail "(s3) on B's new port, peer $i's pings reached worker '${w}' of B, not its worker ${LANE[i]}"
 done
 e2e_pass "(s3)" "B moved to port $PORT_B2: each of the $THREADS peers still reached its own worker"
+
+# ---- (s4) B opens 6000 TCP connections to a server behind peer 1 and sends a byte on
+# each: the peer's pure ACKs of B's older connections fill B's table of their workers
+# (4096 slots). Every connection still works, and the ACKs whose slot another live
+# connection holds are counted ("flow collisions") and sent by the flow hash.
+CONNS=6000
+cat >"$TMP/many.py" <<'PY'
+import socket, sys
+mode, addr, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+if mode == "server":
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port)); s.listen(4096); s.settimeout(30)
+    cs = [s.accept()[0] for _ in range(n)]
+    got = sum(len(c.recv(1)) for c in cs)
+    print(got)
+else:
+    cs = [socket.create_connection((addr, port), timeout=30) for _ in range(n)]
+    for c in cs:
+        c.sendall(b"x")
+    for c in cs:
+        c.close()
+PY
+collisions() {
+	awk '/ worker [0-9]+: rx / { for (i = 1; i < NF; i++) if ($i == "collisions") c += $(i + 1) }
+	     / control: / { last = c; c = 0 } END { print last + 0 }' "$TMP/$IF_B.log"
+}
+rx_per_worker >/dev/null
+c0=$(collisions)
+e2e_spawn "$TMP/many-server.log" ip netns exec "wgt$$p1" sh -c "ulimit -n 20000 && exec python3 '$TMP/many.py' server 10.241.0.11 7000 $CONNS"
+srv=$E2E_LAST_PID
+listening() { ip netns exec "wgt$$p1" ss -Hltn "sport = :7000" | grep -q .; }
+wait_for "the server behind peer 1" 5 listening
+E2E_CMD_TIMEOUT=120 in_ns "$NS_B" sh -c "ulimit -n 20000 && exec python3 '$TMP/many.py' client 10.241.0.11 7000 $CONNS" \
+	>"$TMP/many-client.log" 2>&1 || e2e_fail "(s4) B's $CONNS connections failed: $(tail -n 3 "$TMP/many-client.log")"
+wait_gone "$srv" 30 || e2e_fail "(s4) the server behind peer 1 did not finish"
+stop_pid "$srv" TERM 1 || true
+[ "$(cat "$TMP/many-server.log")" = "$CONNS" ] ||
+	e2e_fail "(s4) the server behind peer 1 got $(head -c 100 "$TMP/many-server.log") bytes, not one on each of $CONNS connections"
+rx_per_worker >/dev/null
+c1=$(collisions)
+[ "$c1" -gt "$c0" ] ||
+	e2e_fail "(s4) $CONNS live connections in 4096 slots, and B counted no flow collision ($c0 -> $c1)"
+e2e_pass "(s4)" "$CONNS connections from B through peer 1 all carried their byte; $((c1 - c0)) ACKs went by hash, their slot held"
