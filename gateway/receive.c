@@ -14,6 +14,18 @@
 
 static struct wgt_log_ratelimit recv_log_rl = WGT_LOG_RATELIMIT_INIT;
 
+/* flow_home entries: flow hash (32 bits), last use in ticks (24), worker + 1 (8; 0: empty). */
+#define FLOW_TIME_MASK 0xffffffU
+static inline uint64_t flow_entry(uint32_t h, uint32_t ticks, unsigned worker1)
+{
+	return (uint64_t)h << 32 | (uint64_t)(ticks & FLOW_TIME_MASK) << 8 | worker1;
+}
+
+static inline unsigned flow_worker1(uint64_t e)
+{
+	return (unsigned)(e & 0xff);
+}
+
 /*
  * The TUN queue a decrypted packet is written to. A multi-queue TUN device
  * sends a flow out through the queue that last wrote a packet of it (its
@@ -55,13 +67,6 @@ static struct wgt_log_ratelimit recv_log_rl = WGT_LOG_RATELIMIT_INIT;
  * peer's packets in the order it decrypted them. peer is the one the
  * packet came from (it passed cryptokey routing).
  */
-/* flow_home entries: flow hash (32 bits), last use in ticks (24), worker + 1 (8; 0: empty). */
-#define FLOW_TIME_MASK 0xffffffU
-static inline uint64_t flow_entry(uint32_t h, uint32_t ticks, unsigned worker1)
-{
-	return (uint64_t)h << 32 | (uint64_t)(ticks & FLOW_TIME_MASK) << 8 | worker1;
-}
-
 static int tun_queue_fd(struct wgt_worker *w, const uint8_t *pkt, size_t len,
 			struct wgt_peer *peer)
 {
@@ -108,21 +113,21 @@ static int tun_queue_fd(struct wgt_worker *w, const uint8_t *pkt, size_t len,
 			atomic_store_explicit(&peer->newest_flow, h, memory_order_relaxed);
 		if (syn || atomic_load_explicit(&peer->newest_flow, memory_order_relaxed) == h)
 			return w->tun_fd;
-		if (e >> 32 == h && (e & 0xff)) {
+		if (e >> 32 == h && flow_worker1(e)) {
 			if (used != now)
-				*home = flow_entry(h, now, (unsigned)(e & 0xff));
-			return dev->workers[(e & 0xff) - 1].tun_fd;
+				*home = flow_entry(h, now, flow_worker1(e));
+			return dev->workers[flow_worker1(e) - 1].tun_fd;
 		}
-		if ((e & 0xff) && ((now - used) & FLOW_TIME_MASK) < WORKER_FLOW_IDLE_TICKS) {
+		if (flow_worker1(e) && ((now - used) & FLOW_TIME_MASK) < WORKER_FLOW_IDLE_TICKS) {
 			/* The table's cap: another live connection holds the slot. */
 			wgt_worker_stat_inc(&w->stats.flow_collisions, 1);
 		} else {
 			unsigned n = dev->n_workers, turn = atomic_fetch_add_explicit(
 							       &peer->flow_turn, 1, memory_order_relaxed);
-			unsigned step = 1 + turn % (n > 2 ? n - 1 : n);
+			unsigned to = (w->id + 1 + turn % (n > 2 ? n - 1 : n)) % n;
 
-			*home = flow_entry(h, now, (w->id + step) % n + 1);
-			return dev->workers[(w->id + step) % n].tun_fd;
+			*home = flow_entry(h, now, to + 1);
+			return dev->workers[to].tun_fd;
 		}
 	}
 	return dev->workers[h % dev->n_workers].tun_fd;
