@@ -296,6 +296,28 @@ stop_pid() {
 	e2e_forget_pid "$pid"
 }
 
+# wgate's counters (its SIGUSR1 dump: one "worker N: rx ..." line per worker, then a
+# "control: ..." line).
+dumps_in() {
+	[ "$(grep -c ' control: ' "$1")" -gt "$2" ]
+}
+# counters_dump LOG PID: SIGUSR1, then wait until the new dump is in LOG.
+counters_dump() {
+	local n
+
+	n=$(grep -c ' control: ' "$1" || true)
+	kill -USR1 "$2"
+	wait_until 5 dumps_in "$1" "$n" || e2e_fail "no counter dump in $1 after SIGUSR1"
+}
+# worker_counts LOG PID WORKERS: a new dump, then "RX TX" (packets) for each of the
+# WORKERS workers, one line each.
+worker_counts() {
+	counters_dump "$1" "$2"
+	awk '/ worker [0-9]+: rx / { sub(":", "", $4); w[$4] = $6 " " $11 }
+	     / control: / { n = 0; for (k in w) n++; for (i = 0; i < n; i++) print w[i]; delete w }' "$1" |
+		tail -n "$3"
+}
+
 # wg_keys NAME: $E2E_TMP/NAME.key (private) and NAME.pub, made by the real tool.
 wg_keys() {
 	wg genkey >"$E2E_TMP/$1.key"

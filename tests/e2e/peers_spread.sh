@@ -95,19 +95,10 @@ for i in $(seq "$THREADS"); do
 	in_ns "$NS_B" wg set "$IF_B" peer "$(cat "$TMP/p$i.pub")" allowed-ips "10.241.0.$((10 + i))/32"
 done
 
-# rx_per_worker: SIGUSR1 to B, then the data packets each worker received, one line each.
-dumps_in() {
-	[ "$(grep -c ' control: ' "$1")" -gt "$2" ]
-}
+# rx_per_worker: a new counter dump of B, then the data packets each worker received,
+# one line each.
 rx_per_worker() {
-	local n log=$TMP/$IF_B.log
-
-	n=$(grep -c ' control: ' "$log" || true)
-	kill -USR1 "$PID_B"
-	wait_until 5 dumps_in "$log" "$n" || e2e_fail "no counter dump in B's log after SIGUSR1"
-	awk '/ worker [0-9]+: rx / { sub(":", "", $4); w[$4] = $6 }
-	     / control: / { n = 0; for (k in w) n++; for (i = 0; i < n; i++) print w[i]; delete w }' \
-		"$log" | tail -n "$THREADS"
+	worker_counts "$TMP/$IF_B.log" "$PID_B" "$THREADS" | cut -d' ' -f1
 }
 
 # ping_peer I: PINGS pings from peer I to B through the tunnel, all answered.
@@ -209,7 +200,7 @@ collisions() {
 	awk '/ worker [0-9]+: rx / { for (i = 1; i < NF; i++) if ($i == "collisions") c += $(i + 1) }
 	     / control: / { last = c; c = 0 } END { print last + 0 }' "$TMP/$IF_B.log"
 }
-rx_per_worker >/dev/null
+counters_dump "$TMP/$IF_B.log" "$PID_B"
 c0=$(collisions)
 e2e_spawn "$TMP/many-server.log" ip netns exec "wgt$$p1" sh -c "ulimit -n 20000 && exec python3 '$TMP/many.py' server 10.241.0.11 7000 $CONNS"
 srv=$E2E_LAST_PID
@@ -221,7 +212,7 @@ wait_gone "$srv" 30 || e2e_fail "(s4) the server behind peer 1 did not finish"
 stop_pid "$srv" TERM 1 || true
 [ "$(cat "$TMP/many-server.log")" = "$CONNS" ] ||
 	e2e_fail "(s4) the server behind peer 1 got $(head -c 100 "$TMP/many-server.log") bytes, not one on each of $CONNS connections"
-rx_per_worker >/dev/null
+counters_dump "$TMP/$IF_B.log" "$PID_B"
 c1=$(collisions)
 [ "$c1" -gt "$c0" ] ||
 	e2e_fail "(s4) $CONNS live connections in 4096 slots, and B counted no flow collision ($c0 -> $c1)"

@@ -311,17 +311,6 @@ print(end["sum_sent"]["bytes"], end["sum_received"]["bytes"],
 		-v w="$wire" -v n="$retrans" \
 		'BEGIN { printf "iperf3 %s (server %s): %.1f MiB, %.0f Mbit/s, %d resent; tx %.3f, rx %.3f x received, tx %.3f x sent+resent", d, t, r / 1048576, r * 8 / 3e6, n, tx / r, rx / r, tx / w }')"
 }
-dumps_in() {
-	[ "$(grep -c ' control: ' "$1")" -gt "$2" ]
-}
-# counters_dump LOG PID: SIGUSR1, then wait until the new dump is in LOG.
-counters_dump() {
-	local n
-
-	n=$(grep -c ' control: ' "$1" || true)
-	kill -USR1 "$2"
-	wait_until 5 dumps_in "$1" "$n" || e2e_fail "no counter dump in $1 after SIGUSR1"
-}
 # writes_dump LOG PID: SIGUSR1, then "RX WRITES": packets received and TUN writes, summed
 # over the workers, from the new dump.
 writes_dump() {
@@ -387,12 +376,9 @@ e2e_pass "(d2)" "16 MiB of TCP over IPv6 with a 248-byte destination options hea
 # to the TUN queue of the worker that decrypted it, so the kernel sends the stream's ACKs
 # out through that queue and that worker seals them too. Were they written to a queue
 # picked by the flow's hash, the ACKs of most of four streams would wake another worker.
-# worker_dump LOG PID: SIGUSR1, then "rx tx" (packets) per worker from the new dump.
+# worker_dump LOG PID: worker_counts (lib.sh) of this run's THREADS workers.
 worker_dump() {
-	counters_dump "$1" "$2"
-	awk '/ worker [0-9]+: rx / { sub(":", "", $4); w[$4] = $6 " " $11 }
-	     / control: / { n = 0; for (k in w) n++; for (i = 0; i < n; i++) print w[i]; delete w }' "$1" |
-		tail -n "$THREADS"
+	worker_counts "$1" "$2" "$THREADS"
 }
 # one_worker STEP SIDE BEFORE AFTER RX_MIN TX_MIN: between the two dumps, exactly one of
 # SIDE's workers received more than RX_MIN packets (one peer, one socket), SIDE sent more
