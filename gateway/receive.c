@@ -362,12 +362,13 @@ static void to_control(struct wgt_worker *w, const uint8_t *buf, size_t len,
 }
 
 /* Worker-owned. Receives a batch on fd and handles it. Returns datagram batches read. */
-unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd)
+unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd, bool *drained)
 {
 	struct wgt_worker_data *d = w->data;
 	unsigned nq = 0;
 	int n;
 
+	*drained = true;
 	if (fd < 0)
 		return 0;
 	for (unsigned i = 0; i < WORKER_RX_MSGS; i++) {
@@ -384,6 +385,7 @@ unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd)
 	n = wgt_udp_recv_batch(fd, d->rx_msgs, WORKER_RX_MSGS);
 	if (n <= 0)
 		return 0;
+	*drained = n < WORKER_RX_MSGS;
 	for (int i = 0; i < n; i++) {
 		const union wgt_sockaddr *src = &d->rx_names[i];
 		size_t total = d->rx_msgs[i].msg_len, seg;

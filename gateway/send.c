@@ -102,14 +102,16 @@ static int split_one(struct wgt_worker_data *d, unsigned n, size_t r, size_t *ar
  * kernel copies lands in one buffer that stays in cache, and the segments
  * lie back to back in the arena: reading into the pool walked all of it
  * (~12 MiB) in turn, and one slot per segment spread them a slot apart.
- * Returns the number of messages; *ret_reads counts the reads.
+ * Returns the number of messages; *ret_reads counts the reads, *drained
+ * tells whether one met an empty queue.
  */
-static unsigned read_tun(struct wgt_worker *w, unsigned *ret_reads)
+static unsigned read_tun(struct wgt_worker *w, unsigned *ret_reads, bool *drained)
 {
 	struct wgt_worker_data *d = w->data;
 	unsigned n = 0, reads = 0;
 	size_t arena_off = 0;
 
+	*drained = false;
 	while (reads < WORKER_TX_READS && n + WGT_OFFLOAD_MAX_SEGS <= WORKER_TX_POOL) {
 		uint8_t *buf = d->rbuf;
 		ssize_t r = wgt_tun_read(w->tun_fd, buf + WORKER_VNET_OFF,
@@ -117,9 +119,8 @@ static unsigned read_tun(struct wgt_worker *w, unsigned *ret_reads)
 		const struct virtio_net_hdr *vh = (const void *)(buf + WORKER_VNET_OFF);
 		int k;
 
-		if (r == -EAGAIN)
-			break;
 		if (r < 0) {
+			*drained = true;
 			if (r == -EBADFD)
 				wgt_worker_device_gone(w);
 			break;
@@ -375,13 +376,13 @@ static void build_group(struct wgt_worker *w, unsigned g, unsigned i, unsigned j
 }
 
 /* Worker-owned. Reads a batch from the TUN queue, encrypts and sends it. Returns TUN reads. */
-unsigned wgt_send_from_tun(struct wgt_worker *w)
+unsigned wgt_send_from_tun(struct wgt_worker *w, bool *drained)
 {
 	struct wgt_worker_data *d = w->data;
 	struct route_cache rc = { 0 };
 	unsigned reads, n, ng = 0;
 
-	n = read_tun(w, &reads);
+	n = read_tun(w, &reads, drained);
 	for (unsigned i = 0; i < n; i++)
 		if (!prepare_one(w, i, &rc))
 			d->tx_peer[i] = NULL;

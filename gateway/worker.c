@@ -83,13 +83,11 @@ void wgt_worker_device_gone(struct wgt_worker *w)
 	w->data->stop = true;
 }
 
+/* Worker-owned. Runs the control thread's commands (the caller drained the eventfd, if at all). */
 static void handle_cmds(struct wgt_worker *w)
 {
 	struct wgt_worker_cmd cmd;
-	uint64_t v;
 
-	while (read(w->efd, &v, sizeof(v)) == sizeof(v))
-		;
 	while (wgt_ring_pop(w->to_worker, &cmd)) {
 		if (cmd.kind == WGT_WORKER_STOP)
 			w->data->stop = true;
@@ -103,38 +101,84 @@ static void handle_cmds(struct wgt_worker *w)
 	}
 }
 
+/* The descriptors of a worker's poll(), and its bits for those thought readable. */
+enum { FD_TUN, FD_UDP4, FD_UDP6, FD_EFD, FD_COUNT };
+#define READY_ALL ((1U << FD_EFD) - 1)
+
+/*
+ * Worker-owned. Asks the kernel which descriptors are readable: without
+ * waiting while the worker is busy, else until one is. Returns READY_*
+ * bits; drains the eventfd when it fired.
+ */
+static unsigned wait_ready(struct wgt_worker *w, bool block)
+{
+	struct pollfd p[FD_COUNT] = {
+		[FD_TUN] = { .fd = w->tun_fd, .events = POLLIN },
+		[FD_UDP4] = { .fd = w->udp_fd[0], .events = POLLIN },
+		[FD_UDP6] = { .fd = w->udp_fd[1], .events = POLLIN },
+		[FD_EFD] = { .fd = w->efd, .events = POLLIN },
+	};
+	unsigned ready = 0;
+	uint64_t v;
+
+	if (block)
+		wgt_qsbr_offline();
+	poll(p, FD_COUNT, block ? -1 : 0);
+	if (block)
+		wgt_qsbr_online();
+	if (p[FD_TUN].revents & (POLLERR | POLLHUP | POLLNVAL) && !wgt_tun_exists(w->dev->ifname))
+		wgt_worker_device_gone(w);
+	for (unsigned i = 0; i < FD_EFD; i++)
+		if (p[i].revents)
+			ready |= 1U << i;
+	if (p[FD_EFD].revents & POLLIN)
+		while (read(w->efd, &v, sizeof(v)) == sizeof(v))
+			;
+	return ready;
+}
+
+/*
+ * The loop serves the descriptors it thinks readable and stops calling
+ * the ones that came back empty, until poll() says otherwise: a busy TUN
+ * queue no longer costs an empty recvmmsg() and an eventfd read() per
+ * pass. While the worker has work, poll() does not wait and runs only when
+ * one descriptor is thought empty; commands are seen by the ring, not by
+ * the eventfd, so a worker that never waits still takes them.
+ */
 static void *worker_main(void *arg)
 {
 	struct wgt_worker *w = arg;
 	struct wgt_worker_data *d = w->data;
+	unsigned ready = READY_ALL;
 
 	wgt_qsbr_register();
 	while (!d->stop) {
-		unsigned did;
+		unsigned did = 0;
+		bool drained;
 
-		handle_cmds(w);
+		if (wgt_ring_count(w->to_worker)) {
+			handle_cmds(w);
+			ready = READY_ALL;   /* the sockets may be new */
+		}
 		if (d->stop)
 			break;
 		d->now = wgt_now_ns();
-		did = wgt_send_from_tun(w);
-		did += wgt_receive_from_udp(w, w->udp_fd[0]);
-		did += wgt_receive_from_udp(w, w->udp_fd[1]);
-		wgt_qsbr_quiescent();
-		if (!did && !d->stop) {
-			struct pollfd p[4] = {
-				{ .fd = w->tun_fd, .events = POLLIN },
-				{ .fd = w->udp_fd[0], .events = POLLIN },
-				{ .fd = w->udp_fd[1], .events = POLLIN },
-				{ .fd = w->efd, .events = POLLIN },
-			};
-
-			wgt_qsbr_offline();
-			poll(p, 4, -1);
-			wgt_qsbr_online();
-			if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL) &&
-			    !wgt_tun_exists(w->dev->ifname))
-				wgt_worker_device_gone(w);
+		if (ready & 1U << FD_TUN) {
+			did += wgt_send_from_tun(w, &drained);
+			if (drained)
+				ready &= ~(1U << FD_TUN);
 		}
+		for (unsigned i = 0; i < 2; i++) {
+			if (!(ready & 1U << (FD_UDP4 + i)))
+				continue;
+			did += wgt_receive_from_udp(w, w->udp_fd[i], &drained);
+			if (drained)
+				ready &= ~(1U << (FD_UDP4 + i));
+		}
+		wgt_qsbr_quiescent();
+		if (d->stop || (did && ready == READY_ALL))
+			continue;
+		ready |= wait_ready(w, !did);
 	}
 	wgt_qsbr_unregister();
 	return NULL;

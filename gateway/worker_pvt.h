@@ -151,9 +151,15 @@ void wgt_worker_want_handshake(struct wgt_worker *w, struct wgt_peer *peer,
 void wgt_worker_wait_writable(int fd);
 void wgt_worker_device_gone(struct wgt_worker *w);
 
-/* send.c: reads a batch from the TUN queue, encrypts and sends it. Returns TUN reads. */
-unsigned wgt_send_from_tun(struct wgt_worker *w);
-/* receive.c: receives a batch on fd and handles it. Returns datagram batches read. */
-unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd);
+/*
+ * send.c: reads a batch from the TUN queue, encrypts and sends it. Returns
+ * TUN reads; *drained: the queue was found empty (a read met EAGAIN).
+ */
+unsigned wgt_send_from_tun(struct wgt_worker *w, bool *drained);
+/*
+ * receive.c: receives a batch on fd and handles it. Returns datagram
+ * batches read; *drained: the socket had fewer than a full batch queued.
+ */
+unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd, bool *drained);
 
 #endif
