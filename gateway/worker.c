@@ -153,7 +153,7 @@ static void *worker_main(void *arg)
 
 	wgt_qsbr_register();
 	while (!d->stop) {
-		unsigned did = 0;
+		unsigned did = 0, want;
 		bool drained;
 
 		if (wgt_ring_count(w->to_worker)) {
@@ -176,7 +176,10 @@ static void *worker_main(void *arg)
 				ready &= ~(1U << (FD_UDP4 + i));
 		}
 		wgt_qsbr_quiescent();
-		if (d->stop || (did && ready == READY_ALL))
+		/* A socket that is absent (-1) is never reported readable: it does not count. */
+		want = 1U << FD_TUN | (unsigned)(w->udp_fd[0] >= 0) << FD_UDP4 |
+		       (unsigned)(w->udp_fd[1] >= 0) << FD_UDP6;
+		if (d->stop || (did && (ready & want) == want))
 			continue;
 		ready |= wait_ready(w, !did);
 	}
