@@ -98,11 +98,12 @@ static void stats_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 		wgt_info("worker %u: rx %llu packets %llu bytes, tx %llu packets %llu bytes; "
 			 "drops: invalid %llu no-keypair %llu auth %llu replay %llu source %llu "
 			 "no-route %llu no-endpoint %llu send %llu malformed %llu ring %llu tun %llu; "
-			 "flow collisions %llu; tun writes %llu",
+			 "flow collisions %llu; busy-poll hits %llu; tun writes %llu",
 			 i, V(rx_packets), V(rx_bytes), V(tx_packets), V(tx_bytes), V(rx_invalid),
 			 V(rx_no_keypair), V(rx_auth_failed), V(rx_replayed), V(rx_bad_source),
 			 V(tx_no_route), V(tx_no_endpoint), V(tx_send_errors), V(tx_malformed),
-			 V(ring_full), V(tun_write_errors), V(flow_collisions), V(tun_writes));
+			 V(ring_full), V(tun_write_errors), V(flow_collisions), V(busy_poll_hits),
+			 V(tun_writes));
 #undef V
 	}
 	wgt_info("control: %zu peers, peer cap hits %llu, staged drops %llu, cookie replies %llu",
@@ -383,6 +384,7 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 	}
 	dev->want_gso = !cfg->no_udp_gso;
 	dev->want_gro = !cfg->no_udp_gro;
+	dev->busy_poll_ns = (uint64_t)cfg->busy_poll_us * 1000;
 	if (cfg->no_tun_offload)
 		r = wgt_tun_set_offload(tun_fds[0], 0);
 	else
@@ -456,12 +458,13 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 		goto err;
 	}
 	wgt_info("%s: %u worker threads, UDP port %u; offloads: TUN csum %s tso %s uso %s, "
-		 "UDP gso %s gro %s; data steered to peers' workers %s", dev->ifname,
+		 "UDP gso %s gro %s; data steered to peers' workers %s; busy polling up to %u us",
+		 dev->ifname,
 		 dev->n_workers, dev->listen_port,
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_CSUM ? "on" : "off",
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_TSO4 ? "on" : "off",
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_USO4 ? "on" : "off", dev->udp_gso ? "on" : "off",
-		 dev->udp_gro ? "on" : "off", dev->steering ? "on" : "off");
+		 dev->udp_gro ? "on" : "off", dev->steering ? "on" : "off", cfg->busy_poll_us);
 	*ret = dev;
 	return 0;
 err:

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "crypto/aead.h"
 #include "crypto/blake2s.h"
+#include "gateway/busy_poll.h"
 #include "gateway/device.h"
 
 #define EXIT_USAGE 2
@@ -29,6 +30,7 @@ struct options {
 	enum wgt_log_level log_level;
 	enum wgt_log_format log_format;
 	bool no_tun_offload, no_udp_gso, no_udp_gro;
+	unsigned busy_poll_us;
 };
 
 static void usage(FILE *f)
@@ -49,9 +51,11 @@ static void usage(FILE *f)
 		"      --no-tun-offload plain packets on the TUN queues (no TSO/USO, no coalescing)\n"
 		"      --no-udp-gso     one datagram per UDP send\n"
 		"      --no-udp-gro     one datagram per UDP receive\n"
+		"      --busy-poll-us N a worker receiving a stream keeps polling up to N us\n"
+		"                       before it sleeps (0..%d, 0: off; default %d)\n"
 		"  -h, --help           this text\n"
 		"      --version        the version\n",
-		WGT_MAX_WORKERS);
+		WGT_MAX_WORKERS, WGT_BUSY_POLL_MAX_US, WGT_BUSY_POLL_DEFAULT_US);
 }
 
 /* One line on stderr and exit status 2, as for any bad argument. */
@@ -80,7 +84,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
 		OPT_THREADS = 256, OPT_VERSION, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_UAPI_DIR,
-		OPT_NO_TUN_OFFLOAD, OPT_NO_UDP_GSO, OPT_NO_UDP_GRO,
+		OPT_NO_TUN_OFFLOAD, OPT_NO_UDP_GSO, OPT_NO_UDP_GRO, OPT_BUSY_POLL,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -91,6 +95,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "no-tun-offload", no_argument, NULL, OPT_NO_TUN_OFFLOAD },
 		{ "no-udp-gso", no_argument, NULL, OPT_NO_UDP_GSO },
 		{ "no-udp-gro", no_argument, NULL, OPT_NO_UDP_GRO },
+		{ "busy-poll-us", required_argument, NULL, OPT_BUSY_POLL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -100,6 +105,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->n_workers = default_workers();
+	o->busy_poll_us = WGT_BUSY_POLL_DEFAULT_US;
 	o->log_level = WGT_LOG_INFO;
 	/* wireguard-go reads LOG_LEVEL (verbose, error, silent); honour the same names. */
 	if (env && !strcmp(env, "verbose"))
@@ -153,6 +159,15 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_NO_UDP_GRO:
 			o->no_udp_gro = true;
+			break;
+		case OPT_BUSY_POLL:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' ||
+			    v > WGT_BUSY_POLL_MAX_US)
+				bad_usage("--busy-poll-us: '%s' is not a number from 0 to "
+					  WGT_STR(WGT_BUSY_POLL_MAX_US), optarg);
+			o->busy_poll_us = (unsigned)v;
 			break;
 		case ':':
 			bad_usage("option '%s' needs an argument", argv[optind - 1]);
@@ -254,6 +269,7 @@ int main(int argc, char **argv)
 	cfg.no_tun_offload = o.no_tun_offload;
 	cfg.no_udp_gso = o.no_udp_gso;
 	cfg.no_udp_gro = o.no_udp_gro;
+	cfg.busy_poll_us = o.busy_poll_us;
 	r = wgt_device_create(loop, &cfg, &dev);
 	if (r)
 		goto fail;

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/ring.h"
 #include "crypto/aead.h"
+#include "gateway/busy_poll.h"
 #include "gateway/worker_pvt.h"
 
 /* Single writer (the owning worker): a load and a store, no read-modify-write. */
@@ -138,6 +139,37 @@ static unsigned wait_ready(struct wgt_worker *w, bool block)
 }
 
 /*
+ * Worker-owned, out of work. Polls without waiting for up to the busy-poll
+ * cap when the worker receives a stream and busy_poll.h says to spin, then
+ * sleeps in poll(). Returns READY_* bits.
+ */
+static unsigned idle_wait(struct wgt_worker *w)
+{
+	struct wgt_worker_data *d = w->data;
+	uint64_t cap = w->dev->busy_poll_ns;
+	unsigned ready;
+
+	if (cap &&
+	    wgt_busy_poll_receiving(&d->busy_poll,
+				    atomic_load_explicit(&w->stats.rx_bytes, memory_order_relaxed),
+				    atomic_load_explicit(&w->stats.tx_bytes, memory_order_relaxed)) &&
+	    wgt_busy_poll_spin(&d->busy_poll)) {
+		uint64_t t0 = wgt_now_ns();
+
+		do {
+			ready = wait_ready(w, false);
+			if (ready) {
+				wgt_busy_poll_result(&d->busy_poll, true);
+				wgt_worker_stat_inc(&w->stats.busy_poll_hits, 1);
+				return ready;
+			}
+		} while (!d->stop && wgt_now_ns() - t0 < cap);
+		wgt_busy_poll_result(&d->busy_poll, false);
+	}
+	return wait_ready(w, true);
+}
+
+/*
  * The loop serves the descriptors it thinks readable and stops calling
  * the ones that came back empty, until poll() says otherwise: a busy TUN
  * queue no longer costs an empty recvmmsg() and an eventfd read() per
@@ -181,7 +213,7 @@ static void *worker_main(void *arg)
 		       (unsigned)(w->udp_fd[1] >= 0) << FD_UDP6;
 		if (d->stop || (did && (ready & want) == want))
 			continue;
-		ready |= wait_ready(w, !did);
+		ready |= did ? wait_ready(w, false) : idle_wait(w);
 	}
 	wgt_qsbr_unregister();
 	return NULL;

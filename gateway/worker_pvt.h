@@ -14,6 +14,7 @@
 #include "io/offload.h"
 #include "io/tun.h"
 #include "io/udp.h"
+#include "gateway/busy_poll.h"
 #include "gateway/device.h"
 
 /*
@@ -104,6 +105,7 @@ struct wgt_worker_data {
 	uint64_t flow_home[WORKER_FLOW_SLOTS]; /* TCP flow hash -> worker its ACKs go to, last use */
 
 	uint64_t now;
+	struct wgt_busy_poll busy_poll;        /* whether to spin before sleeping */
 	bool stop;
 	bool gso[2];                           /* UDP_SEGMENT still usable on udp_fd[0], [1] */
 };
