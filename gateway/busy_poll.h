@@ -26,8 +26,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The default cap (--busy-poll-us) and the most the option takes. */
-#define WGT_BUSY_POLL_DEFAULT_US 50
+/*
+ * The default cap (--busy-poll-us): off. In alternating pairs of runs on the
+ * development VM a 50 us cap carried a single stream 11% faster (medians),
+ * but the full benchmark on it measured single streams no faster and four
+ * streams 7% slower, with the decrypting side's CPU per GB up 0.15 (see
+ * perf/README.md). The most the option takes.
+ */
+#define WGT_BUSY_POLL_DEFAULT_US 0
 #define WGT_BUSY_POLL_MAX_US 1000
 
 /*
