@@ -80,6 +80,20 @@ static unsigned default_workers(void)
 	return n > WGT_MAX_WORKERS ? WGT_MAX_WORKERS : (unsigned)n;
 }
 
+/* A decimal number from min to max, whole string, no sign: true with *out set. */
+static bool parse_unsigned(const char *arg, unsigned long min, unsigned long max, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > max)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
@@ -114,9 +128,6 @@ static void parse_args(int argc, char **argv, struct options *o)
 		o->log_level = WGT_LOG_ERROR;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":fh", longopts, NULL)) != -1) {
-		char *end;
-		unsigned long v;
-
 		switch (c) {
 		case 'f':
 			o->foreground = true;
@@ -128,13 +139,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			printf("wgate v%s\n", WGT_VERSION);
 			exit(0);
 		case OPT_THREADS:
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 ||
-			    v > WGT_MAX_WORKERS)
+			if (!parse_unsigned(optarg, 1, WGT_MAX_WORKERS, &o->n_workers))
 				bad_usage("--tun-threads: '%s' is not a number from 1 to "
 					  WGT_STR(WGT_MAX_WORKERS), optarg);
-			o->n_workers = (unsigned)v;
 			break;
 		case OPT_LOG_LEVEL:
 			if (wgt_log_level_parse(optarg, &o->log_level))
@@ -161,13 +168,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->no_udp_gro = true;
 			break;
 		case OPT_BUSY_POLL:
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' ||
-			    v > WGT_BUSY_POLL_MAX_US)
+			if (!parse_unsigned(optarg, 0, WGT_BUSY_POLL_MAX_US, &o->busy_poll_us))
 				bad_usage("--busy-poll-us: '%s' is not a number from 0 to "
 					  WGT_STR(WGT_BUSY_POLL_MAX_US), optarg);
-			o->busy_poll_us = (unsigned)v;
 			break;
 		case ':':
 			bad_usage("option '%s' needs an argument", argv[optind - 1]);
