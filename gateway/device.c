@@ -385,6 +385,7 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 	dev->want_gso = !cfg->no_udp_gso;
 	dev->want_gro = !cfg->no_udp_gro;
 	dev->busy_poll_ns = (uint64_t)cfg->busy_poll_us * 1000;
+	dev->nap_ns = (uint64_t)cfg->nap_us * 1000;
 	if (cfg->no_tun_offload)
 		r = wgt_tun_set_offload(tun_fds[0], 0);
 	else
@@ -458,13 +459,15 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 		goto err;
 	}
 	wgt_info("%s: %u worker threads, UDP port %u; offloads: TUN csum %s tso %s uso %s, "
-		 "UDP gso %s gro %s; data steered to peers' workers %s; busy polling up to %u us",
+		 "UDP gso %s gro %s; data steered to peers' workers %s; busy polling up to %u us; "
+		 "naps of %u us",
 		 dev->ifname,
 		 dev->n_workers, dev->listen_port,
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_CSUM ? "on" : "off",
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_TSO4 ? "on" : "off",
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_USO4 ? "on" : "off", dev->udp_gso ? "on" : "off",
-		 dev->udp_gro ? "on" : "off", dev->steering ? "on" : "off", cfg->busy_poll_us);
+		 dev->udp_gro ? "on" : "off", dev->steering ? "on" : "off", cfg->busy_poll_us,
+		 cfg->busy_poll_us ? 0 : cfg->nap_us);
 	*ret = dev;
 	return 0;
 err:

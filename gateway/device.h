@@ -177,7 +177,7 @@ struct wgt_worker_stats {
 	_Atomic uint64_t tun_write_errors;
 	_Atomic uint64_t tun_writes;        /* successful writes, a coalesced packet counting once */
 	_Atomic uint64_t flow_collisions;   /* pure ACKs sent by hash: their flow_home slot held */
-	_Atomic uint64_t busy_poll_hits;    /* idle periods a busy poll ended (no sleep, no wake-up) */
+	_Atomic uint64_t busy_poll_hits;    /* idle periods a busy poll or nap ended (no wake-up) */
 } __wgt_cacheline_aligned;
 
 struct wgt_worker {
@@ -211,6 +211,7 @@ struct wgt_device {
 	bool udp_gso, udp_gro;               /* in use: asked for and offered by the kernel */
 	bool want_gso, want_gro;             /* asked for (not turned off on the command line) */
 	uint64_t busy_poll_ns;               /* the workers' busy-poll cap (busy_poll.h); 0: off */
+	uint64_t nap_ns;                     /* the workers' nap (busy_poll.h); 0: off */
 
 	/* Shared with workers (read side). */
 	struct wgt_allowedips *allowedips;
@@ -257,6 +258,7 @@ struct wgt_device_config {
 	bool no_udp_gso;           /* --no-udp-gso: one datagram per send */
 	bool no_udp_gro;           /* --no-udp-gro: one datagram per receive */
 	unsigned busy_poll_us;     /* --busy-poll-us: the workers' busy-poll cap (0: off) */
+	unsigned nap_us;           /* --nap-us: the workers' nap (0: off) */
 };
 /* Opens the TUN queues, the sockets and the UAPI socket, starts the workers. Returns 0 or -errno. */
 int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,

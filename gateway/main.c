@@ -31,6 +31,7 @@ struct options {
 	enum wgt_log_format log_format;
 	bool no_tun_offload, no_udp_gso, no_udp_gro;
 	unsigned busy_poll_us;
+	unsigned nap_us;
 };
 
 static void usage(FILE *f)
@@ -53,9 +54,12 @@ static void usage(FILE *f)
 		"      --no-udp-gro     one datagram per UDP receive\n"
 		"      --busy-poll-us N a worker receiving a stream keeps polling up to N us\n"
 		"                       before it sleeps (0..%d, 0: off; default %d)\n"
+		"      --nap-us N       else it naps up to 4 times N us before it sleeps\n"
+		"                       on its sockets (0..%d, 0: off; default %d)\n"
 		"  -h, --help           this text\n"
 		"      --version        the version\n",
-		WGT_MAX_WORKERS, WGT_BUSY_POLL_MAX_US, WGT_BUSY_POLL_DEFAULT_US);
+		WGT_MAX_WORKERS, WGT_BUSY_POLL_MAX_US, WGT_BUSY_POLL_DEFAULT_US, WGT_NAP_MAX_US,
+		WGT_NAP_DEFAULT_US);
 }
 
 /* One line on stderr and exit status 2, as for any bad argument. */
@@ -98,7 +102,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
 		OPT_THREADS = 256, OPT_VERSION, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_UAPI_DIR,
-		OPT_NO_TUN_OFFLOAD, OPT_NO_UDP_GSO, OPT_NO_UDP_GRO, OPT_BUSY_POLL,
+		OPT_NO_TUN_OFFLOAD, OPT_NO_UDP_GSO, OPT_NO_UDP_GRO, OPT_BUSY_POLL, OPT_NAP,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -110,6 +114,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "no-udp-gso", no_argument, NULL, OPT_NO_UDP_GSO },
 		{ "no-udp-gro", no_argument, NULL, OPT_NO_UDP_GRO },
 		{ "busy-poll-us", required_argument, NULL, OPT_BUSY_POLL },
+		{ "nap-us", required_argument, NULL, OPT_NAP },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -120,6 +125,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->n_workers = default_workers();
 	o->busy_poll_us = WGT_BUSY_POLL_DEFAULT_US;
+	o->nap_us = WGT_NAP_DEFAULT_US;
 	o->log_level = WGT_LOG_INFO;
 	/* wireguard-go reads LOG_LEVEL (verbose, error, silent); honour the same names. */
 	if (env && !strcmp(env, "verbose"))
@@ -171,6 +177,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (!parse_unsigned(optarg, 0, WGT_BUSY_POLL_MAX_US, &o->busy_poll_us))
 				bad_usage("--busy-poll-us: '%s' is not a number from 0 to "
 					  WGT_STR(WGT_BUSY_POLL_MAX_US), optarg);
+			break;
+		case OPT_NAP:
+			if (!parse_unsigned(optarg, 0, WGT_NAP_MAX_US, &o->nap_us))
+				bad_usage("--nap-us: '%s' is not a number from 0 to "
+					  WGT_STR(WGT_NAP_MAX_US), optarg);
 			break;
 		case ':':
 			bad_usage("option '%s' needs an argument", argv[optind - 1]);
@@ -273,6 +284,7 @@ int main(int argc, char **argv)
 	cfg.no_udp_gso = o.no_udp_gso;
 	cfg.no_udp_gro = o.no_udp_gro;
 	cfg.busy_poll_us = o.busy_poll_us;
+	cfg.nap_us = o.nap_us;
 	r = wgt_device_create(loop, &cfg, &dev);
 	if (r)
 		goto fail;

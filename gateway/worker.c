@@ -2,6 +2,8 @@
 /* Worker threads: the loop around the send and receive paths, and what both share. */
 #include <errno.h>
 #include <poll.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,32 +141,57 @@ static unsigned wait_ready(struct wgt_worker *w, bool block)
 }
 
 /*
- * Worker-owned, out of work. Polls without waiting for up to the busy-poll
- * cap when the worker receives a stream and busy_poll.h says to spin, then
- * sleeps in poll(). Returns READY_* bits.
+ * Worker-owned. Sleeps up to the nap on a timer, woken early only by the
+ * TUN queue or the eventfd: the UDP sockets are left out, so whoever sends
+ * to them meanwhile wakes nobody (busy_poll.h). Then asks which
+ * descriptors are readable, as wait_ready(w, false) does.
+ */
+static unsigned nap(struct wgt_worker *w, uint64_t ns)
+{
+	struct pollfd p[2] = {
+		{ .fd = w->tun_fd, .events = POLLIN },
+		{ .fd = w->efd, .events = POLLIN },
+	};
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000) };
+
+	wgt_qsbr_offline();
+	ppoll(p, 2, &ts, NULL);
+	wgt_qsbr_online();
+	return wait_ready(w, false);
+}
+
+/*
+ * Worker-owned, out of work. When the worker receives a stream and
+ * busy_poll.h says to, it polls without waiting for up to the busy-poll
+ * cap, or else naps up to WGT_NAP_TRIES times; then it sleeps in poll().
+ * Returns READY_* bits.
  */
 static unsigned idle_wait(struct wgt_worker *w)
 {
 	struct wgt_worker_data *d = w->data;
-	uint64_t cap = w->dev->busy_poll_ns;
-	unsigned ready;
+	uint64_t cap = w->dev->busy_poll_ns, nap_ns = w->dev->nap_ns;
+	unsigned ready = 0;
 
-	if (cap &&
+	if ((cap || nap_ns) &&
 	    wgt_busy_poll_receiving(&d->busy_poll,
 				    atomic_load_explicit(&w->stats.rx_bytes, memory_order_relaxed),
 				    atomic_load_explicit(&w->stats.tx_bytes, memory_order_relaxed)) &&
 	    wgt_busy_poll_spin(&d->busy_poll)) {
-		uint64_t t0 = wgt_now_ns();
+		if (cap) {
+			uint64_t t0 = wgt_now_ns();
 
-		do {
-			ready = wait_ready(w, false);
-			if (ready) {
-				wgt_busy_poll_result(&d->busy_poll, true);
-				wgt_worker_stat_inc(&w->stats.busy_poll_hits, 1);
-				return ready;
-			}
-		} while (!d->stop && wgt_now_ns() - t0 < cap);
-		wgt_busy_poll_result(&d->busy_poll, false);
+			do
+				ready = wait_ready(w, false);
+			while (!ready && !d->stop && wgt_now_ns() - t0 < cap);
+		} else {
+			for (unsigned k = 0; !ready && !d->stop && k < WGT_NAP_TRIES; k++)
+				ready = nap(w, nap_ns);
+		}
+		wgt_busy_poll_result(&d->busy_poll, ready != 0);
+		if (ready) {
+			wgt_worker_stat_inc(&w->stats.busy_poll_hits, 1);
+			return ready;
+		}
 	}
 	return wait_ready(w, true);
 }
@@ -184,6 +211,9 @@ static void *worker_main(void *arg)
 	unsigned ready = READY_ALL;
 
 	wgt_qsbr_register();
+	/* A nap lasts what it says: the default slack of 50 us would double it. */
+	if (w->dev->nap_ns && !w->dev->busy_poll_ns)
+		prctl(PR_SET_TIMERSLACK, WGT_NAP_SLACK_NS);
 	while (!d->stop) {
 		unsigned did = 0, want;
 		bool drained;
