@@ -35,13 +35,12 @@ bench_tools() {
 	fi
 }
 
-# bench_wgate: sets WGATE to the daemon: WGATE, else build/gateway/wgate, else a release
-# build in build-release/.
+# bench_wgate: sets WGATE to the daemon: WGATE, else a release build in build-release/,
+# brought up to date first. (Not build/, the test suite's debug build: it may be older
+# than the tree, and the results would carry the tree's revision.)
 bench_wgate() {
 	if [ -n "${WGATE:-}" ]; then
 		[ -x "$WGATE" ] || { echo "$0: WGATE=$WGATE is not executable" >&2; exit 1; }
-	elif [ -x "$ROOT/build/gateway/wgate" ]; then
-		WGATE=$ROOT/build/gateway/wgate
 	else
 		echo "building wgate in $ROOT/build-release (release)" >&2
 		[ -d "$ROOT/build-release" ] ||
