@@ -45,12 +45,12 @@
  * and pays no IPI, and the receiver's CPU, not the sender's, pays for the
  * timer. Unlike a spin, a nap leaves the CPU to other threads. The same
  * receiving-stream gate and hit score decide when it runs; a busy-poll cap
- * above 0 takes precedence. Measured on the development VM (single
- * stream, 1 thread, 6 fresh pairs of gateways each): 6.12 Gbit/s median
- * against 5.80 without, the encrypting side 0.86-1.03 CPU s/GB against
- * 1.02-1.08 and the decrypting side 0.83-0.97 against 0.71-0.75; four
- * streams at 2 threads unchanged (6.23 both). The timer slack of a worker
- * that naps is set to WGT_NAP_SLACK_NS, so a nap lasts what it says.
+ * above 0 takes precedence. Measured on the development VM, alternating
+ * fresh pairs of gateways with and without (6 runs each): single stream
+ * 6.21 Gbit/s median against 5.83, the decrypting side's CPU up from
+ * 0.72-0.90 to 0.85-0.93 s/GB; four streams unchanged or faster (see
+ * perf/README.md for those and the full benchmark). The timer slack of a
+ * worker that naps is set to WGT_NAP_SLACK_NS, so a nap lasts what it says.
  */
 #define WGT_NAP_DEFAULT_US 50
 #define WGT_NAP_MAX_US 1000
