@@ -37,7 +37,7 @@ Usage: $0 [--quick] [--only CONFIG[,CONFIG...]]
                ${ALL_CONFIGS[*]}
 
 Environment: BENCH_SECONDS (default 10), BENCH_RUNS (default 3), WGATE (path to the
-daemon; default build/gateway/wgate, else built in build-release/), BENCH_MIXED_THREADS
+daemon; default the release build in build-release/, updated first), BENCH_MIXED_THREADS
 (wgate's --tun-threads in wgate-wggo; default nproc), BENCH_RESULTS (output folder),
 BENCH_PIN (taskset CPU lists GATEWAYS/IPERF3, say 0/1, or A/B/CLIENT/SERVER, say
 0/1/0/1; writes $RESULTS/latest-pinned.*).
