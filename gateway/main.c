@@ -84,8 +84,9 @@ static unsigned default_workers(void)
 	return n > WGT_MAX_WORKERS ? WGT_MAX_WORKERS : (unsigned)n;
 }
 
-/* A decimal number from min to max, whole string, no sign: true with *out set. */
-static bool parse_unsigned(const char *arg, unsigned long min, unsigned long max, unsigned *out)
+/* Option `name`'s argument: a decimal number from min to max, whole string, no sign; else exit 2. */
+static unsigned option_unsigned(const char *name, const char *arg, unsigned long min,
+				unsigned long max)
 {
 	unsigned long v;
 	char *end;
@@ -93,9 +94,8 @@ static bool parse_unsigned(const char *arg, unsigned long min, unsigned long max
 	errno = 0;
 	v = strtoul(arg, &end, 10);
 	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > max)
-		return false;
-	*out = (unsigned)v;
-	return true;
+		bad_usage("%s: '%s' is not a number from %lu to %lu", name, arg, min, max);
+	return (unsigned)v;
 }
 
 static void parse_args(int argc, char **argv, struct options *o)
@@ -145,9 +145,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			printf("wgate v%s\n", WGT_VERSION);
 			exit(0);
 		case OPT_THREADS:
-			if (!parse_unsigned(optarg, 1, WGT_MAX_WORKERS, &o->n_workers))
-				bad_usage("--tun-threads: '%s' is not a number from 1 to "
-					  WGT_STR(WGT_MAX_WORKERS), optarg);
+			o->n_workers = option_unsigned("--tun-threads", optarg, 1, WGT_MAX_WORKERS);
 			break;
 		case OPT_LOG_LEVEL:
 			if (wgt_log_level_parse(optarg, &o->log_level))
@@ -174,14 +172,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->no_udp_gro = true;
 			break;
 		case OPT_BUSY_POLL:
-			if (!parse_unsigned(optarg, 0, WGT_BUSY_POLL_MAX_US, &o->busy_poll_us))
-				bad_usage("--busy-poll-us: '%s' is not a number from 0 to "
-					  WGT_STR(WGT_BUSY_POLL_MAX_US), optarg);
+			o->busy_poll_us = option_unsigned("--busy-poll-us", optarg, 0,
+							  WGT_BUSY_POLL_MAX_US);
 			break;
 		case OPT_NAP:
-			if (!parse_unsigned(optarg, 0, WGT_NAP_MAX_US, &o->nap_us))
-				bad_usage("--nap-us: '%s' is not a number from 0 to "
-					  WGT_STR(WGT_NAP_MAX_US), optarg);
+			o->nap_us = option_unsigned("--nap-us", optarg, 0, WGT_NAP_MAX_US);
 			break;
 		case ':':
 			bad_usage("option '%s' needs an argument", argv[optind - 1]);
