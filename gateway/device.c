@@ -385,7 +385,8 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 	dev->want_gso = !cfg->no_udp_gso;
 	dev->want_gro = !cfg->no_udp_gro;
 	dev->busy_poll_ns = (uint64_t)cfg->busy_poll_us * 1000;
-	dev->nap_ns = (uint64_t)cfg->nap_us * 1000;
+	/* Busy polling takes precedence: a worker that spins does not nap. */
+	dev->nap_ns = cfg->busy_poll_us ? 0 : (uint64_t)cfg->nap_us * 1000;
 	if (cfg->no_tun_offload)
 		r = wgt_tun_set_offload(tun_fds[0], 0);
 	else
@@ -467,7 +468,7 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_TSO4 ? "on" : "off",
 		 dev->tun_offloads & WGT_TUN_OFFLOAD_USO4 ? "on" : "off", dev->udp_gso ? "on" : "off",
 		 dev->udp_gro ? "on" : "off", dev->steering ? "on" : "off", cfg->busy_poll_us,
-		 cfg->busy_poll_us ? 0 : cfg->nap_us);
+		 (unsigned)(dev->nap_ns / 1000));
 	*ret = dev;
 	return 0;
 err:

@@ -211,7 +211,7 @@ struct wgt_device {
 	bool udp_gso, udp_gro;               /* in use: asked for and offered by the kernel */
 	bool want_gso, want_gro;             /* asked for (not turned off on the command line) */
 	uint64_t busy_poll_ns;               /* the workers' busy-poll cap (busy_poll.h); 0: off */
-	uint64_t nap_ns;                     /* the workers' nap (busy_poll.h); 0: off */
+	uint64_t nap_ns;                     /* the workers' nap (busy_poll.h); 0: off, or busy polling */
 
 	/* Shared with workers (read side). */
 	struct wgt_allowedips *allowedips;

@@ -2,11 +2,11 @@
 /* Worker threads: the loop around the send and receive paths, and what both share. */
 #include <errno.h>
 #include <poll.h>
-#include <sys/prctl.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -212,7 +212,7 @@ static void *worker_main(void *arg)
 
 	wgt_qsbr_register();
 	/* A nap lasts what it says: the default slack of 50 us would double it. */
-	if (w->dev->nap_ns && !w->dev->busy_poll_ns)
+	if (w->dev->nap_ns)
 		prctl(PR_SET_TIMERSLACK, WGT_NAP_SLACK_NS);
 	while (!d->stop) {
 		unsigned did = 0, want;
