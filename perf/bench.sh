@@ -441,11 +441,11 @@ machine() {
 	fi
 	echo "wireguard-go:  $(wireguard-go --version | awk 'NR == 1 { print $2 }') (Debian $(dpkg-query -W -f '${Version}' wireguard-go 2>/dev/null || echo ?))"
 	echo "iperf3:        $(iperf3 --version | awk 'NR == 1 { print $2 }'); runs: $RUNS x ${DUR}s per test, median shown"
-	# What one wakeup costs here, on one CPU and across two (perf/bench_wakeup.c).
+	# What one wakeup costs here, on one CPU and across two, and a 50 us nap (perf/bench_wakeup.c).
 	local wakeup
 	wakeup=$(dirname "$(dirname "$WGATE")")/perf/wgate-bench-wakeup
 	if [ -x "$wakeup" ]; then
-		echo "wakeups:       pipe round trip (two wakeups): $(timeout 60 "$wakeup" 2>&1 || echo failed)"
+		echo "wakeups:       pipe round trip (two wakeups): $(timeout 90 "$wakeup" 2>&1 || echo failed)"
 	fi
 	if [ -n "$PIN_A" ]; then
 		echo "pinned:        CPUs: gateway A $PIN_A, gateway B $PIN_B (all threads), iperf3 client $PIN_CLIENT, server $PIN_SERVER"
