@@ -4,9 +4,9 @@
  * Two processes bounce a byte over a pair of pipes, first both on one CPU,
  * then on two CPUs, and the mean round trip (two wakeups, two blocking
  * reads) is printed for each, and across CPUs also the CPU time both
- * processes spent per wakeup. Then one thread sleeps 50 us in ppoll() with a
- * 1 us timer slack, as a worker's nap does (--nap-us), and the CPU time per
- * sleep is printed. perf/bench.sh prints the line in its header: on a VM, a
+ * processes spent per wakeup. Then one thread sleeps in ppoll() for the
+ * default nap with the nap's timer slack, as a worker does (--nap-us,
+ * gateway/busy_poll.h), and the CPU time per sleep is printed. perf/bench.sh prints the line in its header: on a VM, a
  * wakeup across CPUs can cost ten times one on the same CPU, and a timer can
  * cost more than the wakeup it saves; that decides how a benchmark whose
  * four processes share two CPUs comes out.
@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "gateway/busy_poll.h"
 
 static double now_s(void)
 {
@@ -65,7 +67,8 @@ static int xfer(int rfd, int wfd, char *c)
 
 /*
  * Mean round trip in microseconds between a parent on cpu_a and a child on
- * cpu_b, or < 0; *cpu_us: the CPU time of both per wakeup (two per round trip).
+ * cpu_b, or < 0; *cpu_us, unless NULL: the CPU time of both per wakeup (two
+ * per round trip).
  */
 static double round_trip_us(int cpu_a, int cpu_b, long n, double *cpu_us)
 {
@@ -107,17 +110,19 @@ static double round_trip_us(int cpu_a, int cpu_b, long n, double *cpu_us)
 	close(pong[0]);
 	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
 		return -1;
-	*cpu_us = (cpu_s(RUSAGE_SELF) - c0 + cpu_s(RUSAGE_CHILDREN) - k0) / (double)(2 * n) * 1e6;
+	if (cpu_us)
+		*cpu_us = (cpu_s(RUSAGE_SELF) - c0 + cpu_s(RUSAGE_CHILDREN) - k0) /
+			  (double)(2 * n) * 1e6;
 	return (t1 - t0) / (double)n * 1e6;
 }
 
-/* CPU microseconds per timed sleep of 50 us in ppoll(), with the nap's timer slack. */
+/* CPU microseconds per timed sleep of the default nap in ppoll(), with the nap's timer slack. */
 static double nap_cpu_us(long n)
 {
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = 50000 };
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = WGT_NAP_DEFAULT_US * 1000L };
 	double c0;
 
-	if (prctl(PR_SET_TIMERSLACK, 1000UL))
+	if (prctl(PR_SET_TIMERSLACK, WGT_NAP_SLACK_NS))
 		return -1;
 	c0 = cpu_s(RUSAGE_SELF);
 	for (long i = 0; i < n; i++)
@@ -129,13 +134,13 @@ int main(int argc, char **argv)
 {
 	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 20000;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	double same, across = -1, same_cpu, across_cpu = 0, nap;
+	double same, across = -1, across_cpu = 0, nap;
 
 	if (n <= 0) {
 		fprintf(stderr, "usage: %s [ROUND_TRIPS > 0]\n", argv[0]);
 		return 2;
 	}
-	same = round_trip_us(0, 0, n, &same_cpu);
+	same = round_trip_us(0, 0, n, NULL);
 	if (cpus > 1)
 		across = round_trip_us(0, 1, n, &across_cpu);
 	nap = nap_cpu_us(n / 4 + 1);
@@ -145,8 +150,9 @@ int main(int argc, char **argv)
 	}
 	if (cpus > 1)
 		printf("same CPU %.1f us, across CPUs %.1f us (CPU per wakeup %.1f us); "
-		       "a 50 us nap %.1f us of CPU\n", same, across, across_cpu, nap);
+		       "a %d us nap %.1f us of CPU\n", same, across, across_cpu, WGT_NAP_DEFAULT_US, nap);
 	else
-		printf("same CPU %.1f us (one CPU online); a 50 us nap %.1f us of CPU\n", same, nap);
+		printf("same CPU %.1f us (one CPU online); a %d us nap %.1f us of CPU\n", same,
+		       WGT_NAP_DEFAULT_US, nap);
 	return 0;
 }
