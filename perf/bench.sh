@@ -16,7 +16,9 @@
 # BENCH_MIXED_THREADS (wgate's --tun-threads against wireguard-go; default nproc),
 # BENCH_RESULTS (output folder; default perf/results), BENCH_PIN (CPU lists for taskset,
 # the same for every configuration: GATEWAYS/IPERF3, say 0/1, or A/B/CLIENT/SERVER, say
-# 0/1/0/1; results go to latest-pinned.*).
+# 0/1/0/1; results go to latest-pinned.*), BENCH_CPU_LATENCY (microseconds: hold a PM QoS
+# CPU latency request for the whole run, every configuration alike; 0 keeps idle CPUs
+# polling, so a wakeup needs no IPI; results go to latest-cpulat.*).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,7 +42,8 @@ Environment: BENCH_SECONDS (default 10), BENCH_RUNS (default 3), WGATE (path to 
 daemon; default the release build in build-release/, updated first), BENCH_MIXED_THREADS
 (wgate's --tun-threads in wgate-wggo; default nproc), BENCH_RESULTS (output folder),
 BENCH_PIN (taskset CPU lists GATEWAYS/IPERF3, say 0/1, or A/B/CLIENT/SERVER, say
-0/1/0/1; writes $RESULTS/latest-pinned.*).
+0/1/0/1; writes $RESULTS/latest-pinned.*), BENCH_CPU_LATENCY (microseconds: a PM QoS
+CPU latency request held for the whole run, say 0; writes $RESULTS/latest-cpulat.*).
 EOF
 }
 
@@ -94,6 +97,25 @@ if [ -n "${BENCH_PIN:-}" ]; then
 	done
 	PIN_CLIENT_CMD=(taskset -c "$PIN_CLIENT") PIN_SERVER_CMD=(taskset -c "$PIN_SERVER")
 	[ "$STEM" = latest ] && STEM=latest-pinned
+fi
+
+# BENCH_CPU_LATENCY: a PM QoS request (/dev/cpu_dma_latency, held open until the script
+# exits) that keeps idle CPUs out of idle states slower to leave than this many
+# microseconds; tuned's latency-performance profile does the same. 0 keeps them polling,
+# which on a VM spares the IPI (and the hypervisor exit) of waking a halted vCPU: the
+# wakeup price that perf/README.md finds dominating this VM. It applies to every
+# configuration alike, wireguard-go's included, and the header's wakeups line measures it.
+if [ -n "${BENCH_CPU_LATENCY:-}" ]; then
+	[[ $BENCH_CPU_LATENCY =~ ^[0-9]{1,9}$ ]] ||
+		{ echo "BENCH_CPU_LATENCY must be microseconds, 0..999999999; got '$BENCH_CPU_LATENCY'" >&2; exit 2; }
+	[ -c /dev/cpu_dma_latency ] ||
+		{ echo "BENCH_CPU_LATENCY: /dev/cpu_dma_latency is missing (kernel without PM QoS?)" >&2; exit 1; }
+	exec {QOS_FD}>/dev/cpu_dma_latency ||
+		{ echo "BENCH_CPU_LATENCY: cannot open /dev/cpu_dma_latency" >&2; exit 1; }
+	# A write of exactly 4 bytes is taken as a binary s32, anything else as hex text.
+	v=$((10#$BENCH_CPU_LATENCY))
+	printf "$(printf '\\x%02x' $((v & 255)) $((v >> 8 & 255)) $((v >> 16 & 255)) $((v >> 24 & 255)))" >&"$QOS_FD"
+	[[ $STEM == latest* ]] && STEM=$STEM-cpulat
 fi
 
 CONFIGS=()
@@ -449,6 +471,9 @@ machine() {
 	fi
 	if [ -n "$PIN_A" ]; then
 		echo "pinned:        CPUs: gateway A $PIN_A, gateway B $PIN_B (all threads), iperf3 client $PIN_CLIENT, server $PIN_SERVER"
+	fi
+	if [ -n "${BENCH_CPU_LATENCY:-}" ]; then
+		echo "cpu latency:   PM QoS request of ${BENCH_CPU_LATENCY} us held for the whole run (/dev/cpu_dma_latency now reads $(od -An -td4 -N4 /dev/cpu_dma_latency | tr -d ' ') us; idle driver $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none))"
 	fi
 	# Anything else busy on the machine skews a 2-core benchmark: say so up front.
 	echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min)$(ps -eo pcpu=,comm= --sort=-pcpu |
