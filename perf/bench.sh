@@ -99,25 +99,6 @@ if [ -n "${BENCH_PIN:-}" ]; then
 	[ "$STEM" = latest ] && STEM=latest-pinned
 fi
 
-# BENCH_CPU_LATENCY: a PM QoS request (/dev/cpu_dma_latency, held open until the script
-# exits) that keeps idle CPUs out of idle states slower to leave than this many
-# microseconds; tuned's latency-performance profile does the same. 0 keeps them polling,
-# which on a VM spares the IPI (and the hypervisor exit) of waking a halted vCPU: the
-# wakeup price that perf/README.md finds dominating this VM. It applies to every
-# configuration alike, wireguard-go's included, and the header's wakeups line measures it.
-if [ -n "${BENCH_CPU_LATENCY:-}" ]; then
-	[[ $BENCH_CPU_LATENCY =~ ^[0-9]{1,9}$ ]] ||
-		{ echo "BENCH_CPU_LATENCY must be microseconds, 0..999999999; got '$BENCH_CPU_LATENCY'" >&2; exit 2; }
-	[ -c /dev/cpu_dma_latency ] ||
-		{ echo "BENCH_CPU_LATENCY: /dev/cpu_dma_latency is missing (kernel without PM QoS?)" >&2; exit 1; }
-	exec {QOS_FD}>/dev/cpu_dma_latency ||
-		{ echo "BENCH_CPU_LATENCY: cannot open /dev/cpu_dma_latency" >&2; exit 1; }
-	# A write of exactly 4 bytes is taken as a binary s32, anything else as hex text.
-	v=$((10#$BENCH_CPU_LATENCY))
-	printf "$(printf '\\x%02x' $((v & 255)) $((v >> 8 & 255)) $((v >> 16 & 255)) $((v >> 24 & 255)))" >&"$QOS_FD"
-	[[ $STEM == latest* ]] && STEM=$STEM-cpulat
-fi
-
 CONFIGS=()
 if [ -n "$ONLY" ]; then
 	IFS=, read -r -a wanted <<<"$ONLY"
@@ -132,6 +113,25 @@ fi
 
 [ "$(id -u)" -eq 0 ] || { echo "$0: needs root (network namespaces, TUN devices)" >&2; exit 1; }
 [ -c /dev/net/tun ] || { echo "$0: /dev/net/tun is missing" >&2; exit 1; }
+
+# BENCH_CPU_LATENCY: a PM QoS request (/dev/cpu_dma_latency, held open until the script
+# exits) that keeps idle CPUs out of idle states slower to leave than this many
+# microseconds; tuned's latency-performance profile does the same. 0 keeps them polling,
+# which on a VM spares the IPI (and the hypervisor exit) of waking a halted vCPU, the
+# wakeup price perf/README.md measures on this VM. It applies to every configuration
+# alike, wireguard-go's included, and the header's wakeups line measures it.
+if [ -n "${BENCH_CPU_LATENCY:-}" ]; then
+	[[ $BENCH_CPU_LATENCY =~ ^[0-9]{1,9}$ ]] ||
+		{ echo "BENCH_CPU_LATENCY must be microseconds, 0..999999999; got '$BENCH_CPU_LATENCY'" >&2; exit 2; }
+	[ -c /dev/cpu_dma_latency ] ||
+		{ echo "BENCH_CPU_LATENCY: /dev/cpu_dma_latency is missing (kernel without PM QoS?)" >&2; exit 1; }
+	exec {QOS_FD}>/dev/cpu_dma_latency ||
+		{ echo "BENCH_CPU_LATENCY: cannot open /dev/cpu_dma_latency" >&2; exit 1; }
+	# A write of exactly 4 bytes is taken as a binary s32, anything else as hex text.
+	v=$((10#$BENCH_CPU_LATENCY))
+	printf "$(printf '\\x%02x' $((v & 255)) $((v >> 8 & 255)) $((v >> 16 & 255)) $((v >> 24 & 255)))" >&"$QOS_FD"
+	[[ $STEM == latest* ]] && STEM=$STEM-cpulat
+fi
 
 needs_wgate=0
 for c in "${CONFIGS[@]}"; do
