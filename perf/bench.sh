@@ -127,9 +127,8 @@ if [ -n "${BENCH_CPU_LATENCY:-}" ]; then
 		{ echo "BENCH_CPU_LATENCY: /dev/cpu_dma_latency is missing (kernel without PM QoS?)" >&2; exit 1; }
 	exec {QOS_FD}>/dev/cpu_dma_latency ||
 		{ echo "BENCH_CPU_LATENCY: cannot open /dev/cpu_dma_latency" >&2; exit 1; }
-	# A write of exactly 4 bytes is taken as a binary s32, anything else as hex text.
-	v=$((10#$BENCH_CPU_LATENCY))
-	printf "$(printf '\\x%02x' $((v & 255)) $((v >> 8 & 255)) $((v >> 16 & 255)) $((v >> 24 & 255)))" >&"$QOS_FD"
+	# As 8 hex digits: a write of exactly 4 bytes would be taken as a binary s32.
+	printf '%08x' "$((10#$BENCH_CPU_LATENCY))" >&"$QOS_FD"
 	[[ $STEM == latest* ]] && STEM=$STEM-cpulat
 fi
 

@@ -6,10 +6,11 @@
  * reads) is printed for each, and across CPUs also the CPU time both
  * processes spent per wakeup. Then one thread sleeps in ppoll() for the
  * default nap with the nap's timer slack, as a worker does (--nap-us,
- * gateway/busy_poll.h), and the CPU time per sleep is printed. perf/bench.sh prints the line in its header: on a VM, a
- * wakeup across CPUs can cost ten times one on the same CPU, and a timer can
- * cost more than the wakeup it saves; that decides how a benchmark whose
- * four processes share two CPUs comes out.
+ * gateway/busy_poll.h), and the CPU time per sleep is printed. perf/bench.sh
+ * prints the line in its header: on a VM, a wakeup across CPUs can cost ten
+ * times one on the same CPU, and a timer can cost more than the wakeup it
+ * saves; that decides how a benchmark whose four processes share two CPUs
+ * comes out.
  *
  * Usage: wgate-bench-wakeup [ROUND_TRIPS] (default 20000)
  */
