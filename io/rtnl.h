@@ -35,4 +35,30 @@ enum {
  */
 int wgt_rtnl_link_monitor_read(int fd, unsigned ifindex, bool *ret_up);
 
+/*
+ * Interface settings a configuration file asks for (Address, MTU, the link up,
+ * a route per allowed IP). Each is one blocking request and acknowledgement on
+ * a fresh NETLINK_ROUTE socket: control thread only. They return 0 or -errno
+ * from the kernel; `addr` is in network byte order (4 bytes for AF_INET, 16 for
+ * AF_INET6).
+ */
+/* Adds an address; an address already there is not an error (0). */
+int wgt_rtnl_addr_add(unsigned ifindex, int family, const void *addr, uint8_t prefix);
+/* Removes an address; one already gone is not an error (0). */
+int wgt_rtnl_addr_del(unsigned ifindex, int family, const void *addr, uint8_t prefix);
+/* Calls fn for every address of the interface (both families); stops early when fn returns non-zero. */
+typedef int (*wgt_rtnl_addr_fn)(void *arg, int family, const uint8_t *addr, uint8_t prefix);
+int wgt_rtnl_addr_list(unsigned ifindex, wgt_rtnl_addr_fn fn, void *arg);
+int wgt_rtnl_set_mtu(unsigned ifindex, uint32_t mtu);
+int wgt_rtnl_set_up(unsigned ifindex, bool up);
+/*
+ * Adds (or replaces: NLM_F_REPLACE) the route dst/prefix through the interface
+ * in routing table `table` (RT_TABLE_MAIN = 254), protocol RTPROT_BOOT, scope link.
+ * Removing one already gone is not an error (0).
+ */
+int wgt_rtnl_route_add(unsigned ifindex, int family, const void *dst, uint8_t prefix,
+		       uint32_t table);
+int wgt_rtnl_route_del(unsigned ifindex, int family, const void *dst, uint8_t prefix,
+		       uint32_t table);
+
 #endif
