@@ -124,6 +124,10 @@ struct wgt_peer {
 	struct wgt_peer *hash_next;        /* public-key table chain */
 	struct wgt_peer *list_prev, *list_next;
 	uint64_t id;                       /* creation order, for `wg show` */
+	/* The config file's "# Name =" for logs and metrics; NULL: none. Set by the control
+	 * thread (wgt_peer_set_name), read by any thread: A1 release store pairs with the
+	 * acquire load in wgt_peer_name(); a replaced string is freed after a grace period. */
+	_Atomic(char *) name;
 
 	struct wgt_peer_pcpu pcpu[];       /* workers, then the control thread */
 };
@@ -247,6 +251,7 @@ struct wgt_device {
 	bool steering;                      /* data messages reach sockets by their index's lane */
 	uint64_t last_under_load;
 	uint64_t peers_cap_hits, staged_drops, under_load_cookies;
+	uint64_t conf_reloads, conf_reload_failures; /* config file applied again / refused */
 };
 
 /* ---- device.c: lifecycle ---- */
@@ -356,7 +361,11 @@ int wgt_device_uapi_get(void *ctx, struct wgt_uapi_buf *out);
 void wgt_ctrl_drain_rings(void *dev);
 void wgt_ctrl_tick(struct wgt_device *dev);
 
-/* Short printable name of a peer for logs: the first 8 base64 characters of its key. */
-void wgt_peer_name(const struct wgt_peer *peer, char out[12]);
+/* A peer's label in logs and metrics: its configured name, else the first 8 base64
+ * characters of its key and "...". Any thread (QSBR read side for workers). */
+#define WGT_PEER_LABEL_LEN 64
+void wgt_peer_name(const struct wgt_peer *peer, char out[WGT_PEER_LABEL_LEN]);
+/* Control thread only. NULL or "" clears the name; longer names are cut. Returns 0 or -ENOMEM. */
+int wgt_peer_set_name(struct wgt_peer *peer, const char *name);
 
 #endif

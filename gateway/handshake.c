@@ -49,7 +49,7 @@ static int new_handshake_index(struct wgt_peer *peer, uint32_t *ret_index)
 
 static void log_peer(enum wgt_log_level level, struct wgt_peer *peer, const char *what, int err)
 {
-	char name[12];
+	char name[WGT_PEER_LABEL_LEN];
 
 	if (!wgt_log_enabled(level) || !wgt_log_ratelimit_ok(&hs_log_rl, wgt_now_ns()))
 		return;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Peers: creation, the public-key table, removal, endpoints and counters. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,11 +17,18 @@ static size_t key_bucket(const struct wgt_device *dev, const uint8_t key[WGT_KEY
 	return wgt_siphash(&dev->peer_hash_key, key, WGT_KEY_LEN) & dev->peer_hash_mask;
 }
 
-void wgt_peer_name(const struct wgt_peer *peer, char out[12])
+void wgt_peer_name(const struct wgt_peer *peer, char out[WGT_PEER_LABEL_LEN])
 {
 	static const char b64[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const uint8_t *k = peer->handshake.remote_static;
+	/* A1: pairs with the release store in wgt_peer_set_name(). */
+	const char *name = atomic_load_explicit(&peer->name, memory_order_acquire);
+
+	if (name) {
+		snprintf(out, WGT_PEER_LABEL_LEN, "%s", name);
+		return;
+	}
 
 	/* Six bytes are eight base64 characters, the start of what `wg show` prints. */
 	for (int i = 0; i < 2; i++) {
@@ -32,6 +40,23 @@ void wgt_peer_name(const struct wgt_peer *peer, char out[12])
 		out[4 * i + 3] = b64[v & 63];
 	}
 	memcpy(out + 8, "...", 4);
+}
+
+/* Control thread only. */
+int wgt_peer_set_name(struct wgt_peer *peer, const char *name)
+{
+	char *copy = NULL, *old;
+
+	if (name && name[0]) {
+		copy = strndup(name, WGT_PEER_LABEL_LEN - 1);
+		if (!copy)
+			return -ENOMEM;
+	}
+	/* A1: publishes the string's bytes to readers in wgt_peer_name(). */
+	old = atomic_exchange_explicit(&peer->name, copy, memory_order_acq_rel);
+	if (old)
+		wgt_qsbr_defer(&peer->dev->deferred, free, old);
+	return 0;
 }
 
 /* Control thread only. */
@@ -121,6 +146,7 @@ static void peer_free(void *ptr)
 	wgt_noise_handshake_destroy(&peer->handshake);
 	wgt_cookie_maker_clear(&peer->cookie);
 	OPENSSL_cleanse(peer->psk, sizeof(peer->psk));
+	free(atomic_load_explicit(&peer->name, memory_order_relaxed));
 	free(peer);
 }
 

@@ -293,7 +293,7 @@ static bool data_done(struct wgt_worker *w, unsigned slot, struct wgt_peer **roa
 	if (unlikely(wgt_allowedips_lookup(dev->allowedips, ip.family, ip.src) != peer)) {
 		wgt_worker_stat_inc(&w->stats.rx_bad_source, 1);
 		if (wgt_log_enabled(WGT_LOG_DEBUG) && wgt_log_ratelimit_ok(&recv_log_rl, d->now)) {
-			char name[12];
+			char name[WGT_PEER_LABEL_LEN];
 
 			wgt_peer_name(peer, name);
 			wgt_dbg("peer %s: packet with a source outside its allowed IPs", name);
