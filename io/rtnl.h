@@ -61,4 +61,26 @@ int wgt_rtnl_route_add(unsigned ifindex, int family, const void *dst, uint8_t pr
 int wgt_rtnl_route_del(unsigned ifindex, int family, const void *dst, uint8_t prefix,
 		       uint32_t table);
 
+/* The interface's MTU (IFLA_MTU of RTM_GETLINK). Returns 0 or -errno. */
+int wgt_rtnl_get_mtu(unsigned ifindex, uint32_t *ret_mtu);
+
+/* One route of a dump: its destination, routing table, protocol and type. */
+struct wgt_rtnl_route {
+	int family;         /* AF_INET or AF_INET6 */
+	uint8_t dst[16];    /* network byte order; IPv4 uses the first 4 bytes */
+	uint8_t prefix;
+	uint32_t table;     /* RTA_TABLE when present, else rtm_table */
+	uint8_t protocol;   /* RTPROT_* (RTPROT_BOOT for wgt_rtnl_route_add's) */
+	uint8_t type;       /* RTN_* */
+};
+/*
+ * Calls fn for every route of `family` (AF_UNSPEC: both) whose output
+ * interface is ifindex, in `table` (0: every table); stops early when fn
+ * returns non-zero and returns that value, else 0 or -errno. The dump is
+ * read whole before fn runs, so fn may change routes. Control thread only.
+ */
+typedef int (*wgt_rtnl_route_fn)(void *arg, const struct wgt_rtnl_route *rt);
+int wgt_rtnl_route_list(unsigned ifindex, int family, uint32_t table, wgt_rtnl_route_fn fn,
+			void *arg);
+
 #endif
