@@ -46,15 +46,20 @@ int wgt_rtnl_link_monitor_read(int fd, unsigned ifindex, bool *ret_up);
 int wgt_rtnl_addr_add(unsigned ifindex, int family, const void *addr, uint8_t prefix);
 /* Removes an address; one already gone is not an error (0). */
 int wgt_rtnl_addr_del(unsigned ifindex, int family, const void *addr, uint8_t prefix);
-/* Calls fn for every address of the interface (both families); stops early when fn returns non-zero. */
+/*
+ * Calls fn for every address of the interface (both families); stops early when
+ * fn returns non-zero and returns that value, else 0 or -errno. The dump is read
+ * whole (every NLM_F_MULTI part) before fn runs, so fn may change addresses.
+ */
 typedef int (*wgt_rtnl_addr_fn)(void *arg, int family, const uint8_t *addr, uint8_t prefix);
 int wgt_rtnl_addr_list(unsigned ifindex, wgt_rtnl_addr_fn fn, void *arg);
 int wgt_rtnl_set_mtu(unsigned ifindex, uint32_t mtu);
 int wgt_rtnl_set_up(unsigned ifindex, bool up);
 /*
  * Adds (or replaces: NLM_F_REPLACE) the route dst/prefix through the interface
- * in routing table `table` (RT_TABLE_MAIN = 254), protocol RTPROT_BOOT, scope link.
- * Removing one already gone is not an error (0).
+ * in routing table `table` (RT_TABLE_MAIN = 254), protocol RTPROT_BOOT, scope link;
+ * host bits of dst are masked off. Removing one already gone (or a table that
+ * does not exist) is not an error (0); only an RTPROT_BOOT route is removed.
  */
 int wgt_rtnl_route_add(unsigned ifindex, int family, const void *dst, uint8_t prefix,
 		       uint32_t table);
