@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Throughput benchmark: iperf3 through a tunnel between two network namespaces, wgate
-# against itself (1, 2, 4 worker threads), against Debian's wireguard-go, and
-# wireguard-go against itself, with the bare veth as the ceiling. See perf/README.md.
+# against itself (1, 2, 4 worker threads), against Debian's wireguard-go, and two
+# references: Debian's wireguard-go (0.0.20220316, no offloads) and current wireguard-go
+# (TUN TSO/USO, UDP GSO/GRO) each against itself, with the bare veth as the ceiling.
+# See perf/README.md.
 #
 #   ns wgb-a-PID-N                                  ns wgb-b-PID-N
 #   impl A  192.168.242.1:51820  <---- veth ---->  192.168.242.2:51821  impl B
@@ -13,6 +15,8 @@
 #
 # Usage: perf/bench.sh [--quick] [--only CONFIG[,CONFIG...]] (as root)
 # Environment: BENCH_SECONDS (10), BENCH_RUNS (3), WGATE (path to the daemon),
+# WGGO_MODERN (current wireguard-go; default ../shared/tools/wireguard-go-0.0.20250522
+# beside the project root; missing, its row is skipped with one line),
 # BENCH_MIXED_THREADS (wgate's --tun-threads against wireguard-go; default nproc),
 # BENCH_RESULTS (output folder; default perf/results), BENCH_PIN (CPU lists for taskset,
 # the same for every configuration: GATEWAYS/IPERF3, say 0/1, or A/B/CLIENT/SERVER, say
@@ -22,7 +26,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ALL_CONFIGS=(raw wgate-t1 wgate-t2 wgate-t4 wgate-wggo wggo)
+ALL_CONFIGS=(raw wgate-t1 wgate-t2 wgate-t4 wgate-wggo wggo wggo-cur)
+WGGO_CUR=${WGGO_MODERN:-$ROOT/../shared/tools/wireguard-go-0.0.20250522}
 DUR=${BENCH_SECONDS:-10}
 RUNS=${BENCH_RUNS:-3}
 RESULTS=${BENCH_RESULTS:-$ROOT/perf/results}
@@ -38,8 +43,13 @@ Usage: $0 [--quick] [--only CONFIG[,CONFIG...]]
   --only LIST  run only these configurations, comma separated, out of:
                ${ALL_CONFIGS[*]}
 
+Configurations: raw (the bare veth), wgate-tN (wgate against itself, N threads),
+wgate-wggo (wgate against Debian's wireguard-go), wggo (Debian's wireguard-go against
+itself), wggo-cur (current wireguard-go against itself: WGGO_MODERN).
+
 Environment: BENCH_SECONDS (default 10), BENCH_RUNS (default 3), WGATE (path to the
-daemon; default the release build in build-release/, updated first), BENCH_MIXED_THREADS
+daemon; default the release build in build-release/, updated first), WGGO_MODERN (current
+wireguard-go; default $WGGO_CUR), BENCH_MIXED_THREADS
 (wgate's --tun-threads in wgate-wggo; default nproc), BENCH_RESULTS (output folder),
 BENCH_PIN (taskset CPU lists GATEWAYS/IPERF3, say 0/1, or A/B/CLIENT/SERVER, say
 0/1/0/1; writes $RESULTS/latest-pinned.*), BENCH_CPU_LATENCY (microseconds: a PM QoS
@@ -109,6 +119,20 @@ if [ -n "$ONLY" ]; then
 	done
 else
 	CONFIGS=("${ALL_CONFIGS[@]}")
+fi
+# Current wireguard-go is not a Debian package: without it, its row is left out.
+if [[ " ${CONFIGS[*]} " == *" wggo-cur "* ]]; then
+	if [ -x "$WGGO_CUR" ] && WGGO_CUR_VERSION=$(timeout 5 "$WGGO_CUR" --version 2>/dev/null | awk 'NR == 1 { print $2 }') &&
+		[ -n "$WGGO_CUR_VERSION" ]; then
+		WGGO_CUR=$(readlink -f "$WGGO_CUR")
+	else
+		echo "$0: skipping wggo-cur: no runnable current wireguard-go at $WGGO_CUR (set WGGO_MODERN)" >&2
+		for i in "${!CONFIGS[@]}"; do
+			[ "${CONFIGS[$i]}" = wggo-cur ] && unset 'CONFIGS[i]'
+		done
+		CONFIGS=("${CONFIGS[@]}")
+		[ ${#CONFIGS[@]} -gt 0 ] || { echo "$0: nothing left to run" >&2; exit 1; }
+	fi
 fi
 
 [ "$(id -u)" -eq 0 ] || { echo "$0: needs root (network namespaces, TUN devices)" >&2; exit 1; }
@@ -180,8 +204,9 @@ label_of() {
 	case $1 in
 	raw) echo "raw veth (no tunnel)" ;;
 	wgate-t*) echo "wgate<->wgate ${1#wgate-t} thr" ;;
-	wgate-wggo) echo "wgate($MIXED_THREADS thr)<->wggo" ;;
-	wggo) echo "wggo<->wggo" ;;
+	wgate-wggo) echo "wgate($MIXED_THREADS thr)<->wggo (Debian)" ;;
+	wggo) echo "wggo<->wggo (Debian)" ;;
+	wggo-cur) echo "wggo<->wggo (current)" ;;
 	esac
 }
 
@@ -209,6 +234,7 @@ run_one() {
 	wgate-t*) impl_a=wgate impl_b=wgate thr_a=${config#wgate-t} thr_b=$thr_a ;;
 	wgate-wggo) impl_a=wgate impl_b=wggo thr_a=$MIXED_THREADS ;;
 	wggo) impl_a=wggo impl_b=wggo ;;
+	wggo-cur) impl_a=wggo-cur impl_b=wggo-cur ;;
 	esac
 
 	# The reason of a failure, for the table; the tail of each log, for the operator.
@@ -290,6 +316,7 @@ run_one() {
 			>"$D/daemon.$side.log" 2>&1 &
 			;;
 		wggo) ip netns exec "$ns" wireguard-go -f "$ifname" >"$D/daemon.$side.log" 2>&1 & ;;
+		wggo-cur) ip netns exec "$ns" "$WGGO_CUR" -f "$ifname" >"$D/daemon.$side.log" 2>&1 & ;;
 		esac
 		pid=$!
 		echo "$pid" >>"$TMP/pids"
@@ -460,12 +487,17 @@ machine() {
 		[ -r "$info" ] && buildtype=$(jq -r '.[] | select(.name == "buildtype") | .value' "$info")
 		echo "wgate:         $(timeout 5 "$WGATE" --version </dev/null 2>/dev/null || echo "(no --version)") git $rev, ${buildtype:-unknown} build ($WGATE)"
 	fi
-	echo "wireguard-go:  $(wireguard-go --version | awk 'NR == 1 { print $2 }') (Debian $(dpkg-query -W -f '${Version}' wireguard-go 2>/dev/null || echo ?))"
+	if [[ " ${CONFIGS[*]} " == *" wggo "* ]] || [[ " ${CONFIGS[*]} " == *" wgate-wggo "* ]]; then
+		echo "wireguard-go:  $(wireguard-go --version | awk 'NR == 1 { print $2 }') (Debian $(dpkg-query -W -f '${Version}' wireguard-go 2>/dev/null || echo ?)): rows marked (Debian)"
+	fi
+	if [[ " ${CONFIGS[*]} " == *" wggo-cur "* ]]; then
+		echo "wireguard-go:  $WGGO_CUR_VERSION ($WGGO_CUR): the row marked (current)"
+	fi
 	echo "iperf3:        $(iperf3 --version | awk 'NR == 1 { print $2 }'); runs: $RUNS x ${DUR}s per test, median shown"
 	# What one wakeup costs here, on one CPU and across two, and a 50 us nap (perf/bench_wakeup.c).
-	local wakeup
-	wakeup=$(dirname "$(dirname "$WGATE")")/perf/wgate-bench-wakeup
-	if [ -x "$wakeup" ]; then
+	local wakeup=
+	[ -z "${WGATE:-}" ] || wakeup=$(dirname "$(dirname "$WGATE")")/perf/wgate-bench-wakeup
+	if [ -n "$wakeup" ] && [ -x "$wakeup" ]; then
 		echo "wakeups:       pipe round trip (two wakeups): $(timeout 90 "$wakeup" 2>&1 || echo failed)"
 	fi
 	if [ -n "$PIN_A" ]; then
@@ -510,12 +542,25 @@ PNG=$RESULTS/${STEM/latest/bench}.png
 COLS=(tcp1_ab.gbps tcp1_ab.retr tcp1_ba.gbps tcp1_ba.retr tcp4_ab.gbps tcp4_ab.retr
 	tcp1_ab.cpuA tcp1_ab.cpuB tcp1_ba.cpuA tcp1_ba.cpuB tcp4_ab.cpuA tcp4_ab.cpuB
 	udp64_ab.kpps udp64_ab.loss udp64_ab.cpuA udp64_ab.cpuB)
+# ratio KEY CONFIG REF: CONFIG's median over REF's, or "-".
+ratio() {
+	local v r
+
+	v=$(median "$1" "$2")
+	r=$(median "$1" "$3")
+	if [ "$v" = - ] || [ "$r" = - ]; then echo -; else awk -v a="$v" -v b="$r" 'BEGIN { printf "%.3f", a / b }'; fi
+}
 {
-	echo "config,label,runs_ok,runs,${COLS[*]}" | tr ' ' ','
+	# The last four columns: Gbit/s over Debian's wireguard-go against itself (wggo) and
+	# over current wireguard-go against itself (wggo-cur), "-" without that reference.
+	echo "config,label,runs_ok,runs,${COLS[*]},tcp1_ab.x_wggo_debian,tcp1_ab.x_wggo_current,tcp4_ab.x_wggo_debian,tcp4_ab.x_wggo_current" | tr ' ' ','
 	for c in "${CONFIGS[@]}"; do
 		line="$c,\"$(label_of "$c")\",$(count ok "$c"),$RUNS"
 		for k in "${COLS[@]}"; do
 			line+=",$(median "$k" "$c")"
+		done
+		for k in tcp1_ab.gbps tcp4_ab.gbps; do
+			line+=",$(ratio "$k" "$c" wggo),$(ratio "$k" "$c" wggo-cur)"
 		done
 		echo "$line"
 	done
@@ -535,11 +580,11 @@ table() {
 	echo "retransmits of the sender), CPU seconds per GB moved by each gateway process during"
 	echo "the single-stream A->B test (A encrypts, B decrypts), 64-byte UDP A->B (kpps received):"
 	echo
-	printf "%-27s %4s | %7s %6s | %7s %6s | %7s %6s | %6s %6s | %7s %6s\n" \
+	printf "%-29s %4s | %7s %6s | %7s %6s | %7s %6s | %6s %6s | %7s %6s\n" \
 		configuration runs "A->B" retr "B->A" retr "4xA->B" retr "cpuA" "cpuB" "udp64" "loss%"
-	printf "%-27s %4s | %7s %6s | %7s %6s | %7s %6s | %6s %6s | %7s %6s\n" \
+	printf "%-29s %4s | %7s %6s | %7s %6s | %7s %6s | %6s %6s | %7s %6s\n" \
 		"" "ok" "Gbit/s" "" "Gbit/s" "" "Gbit/s" "" "s/GB" "s/GB" "kpps" ""
-	printf '%.0s-' {1..117}
+	printf '%.0s-' {1..119}
 	echo
 	for c in "${CONFIGS[@]}"; do
 		ok="$(count ok "$c")/$RUNS"
@@ -547,7 +592,7 @@ table() {
 			cpuA=$(fmt %.2f "$(median tcp1_ab.cpuA "$c")")
 			cpuB=$(fmt %.2f "$(median tcp1_ab.cpuB "$c")")
 		fi
-		printf "%-27s %4s | %7s %6s | %7s %6s | %7s %6s | %6s %6s | %7s %6s\n" \
+		printf "%-29s %4s | %7s %6s | %7s %6s | %7s %6s | %6s %6s | %7s %6s\n" \
 			"$(label_of "$c")" "$ok" \
 			"$(fmt %.2f "$(median tcp1_ab.gbps "$c")")" "$(fmt %.0f "$(median tcp1_ab.retr "$c")")" \
 			"$(fmt %.2f "$(median tcp1_ba.gbps "$c")")" "$(fmt %.0f "$(median tcp1_ba.retr "$c")")" \
@@ -556,18 +601,43 @@ table() {
 			"$(fmt %.1f "$(median udp64_ab.kpps "$c")")" "$(fmt %.1f "$(median udp64_ab.loss "$c")")"
 	done
 
-	if [[ " ${CONFIGS[*]} " == *" wggo "* ]] && [ "$(median tcp1_ab.gbps wggo)" != - ]; then
+	# Throughput ratios, each against a named reference: Debian's wireguard-go (the
+	# version Debian ships, without offloads) and current wireguard-go (WGGO_MODERN).
+	local refs=() ref
+	for ref in wggo wggo-cur; do
+		[[ " ${CONFIGS[*]} " == *" $ref "* ]] && [ "$(median tcp1_ab.gbps "$ref")" != - ] && refs+=("$ref")
+	done
+	if [ ${#refs[@]} -gt 0 ]; then
 		echo
-		echo "Single-stream A->B throughput relative to wggo<->wggo:"
-		for c in wgate-t1 wgate-t2 wgate-t4 wgate-wggo; do
-			[[ " ${CONFIGS[*]} " == *" $c "* ]] || continue
-			v=$(median tcp1_ab.gbps "$c")
-			if [ "$v" = - ]; then
-				printf "  %-27s FAIL\n" "$(label_of "$c")"
+		echo "Throughput relative to wireguard-go against itself, Debian's (wggo<->wggo (Debian))"
+		echo "and current (wggo<->wggo (current)): this row's Gbit/s over the reference's, same test:"
+		local hdr="" sep=""
+		for ref in "${refs[@]}"; do
+			if [ "$ref" = wggo ]; then
+				hdr+=$(printf " | %-23s" "vs Debian wireguard-go")
 			else
-				awk -v a="$v" -v b="$(median tcp1_ab.gbps wggo)" -v l="$(label_of "$c")" \
-					'BEGIN { printf "  %-27s %.2fx\n", l, a / b }'
+				hdr+=$(printf " | %-23s" "vs current wireguard-go")
 			fi
+			sep+=$(printf " | %7s %7s %7s" "1xA->B" "B->A" "4xA->B")
+		done
+		printf "  %-29s%s\n" "" "$hdr"
+		printf "  %-29s%s\n" "" "$sep"
+		for c in "${CONFIGS[@]}"; do
+			[[ $c == wgate* || $c == wggo* ]] || continue
+			line=$(printf "  %-29s" "$(label_of "$c")")
+			for ref in "${refs[@]}"; do
+				line+=" |"
+				for k in tcp1_ab.gbps tcp1_ba.gbps tcp4_ab.gbps; do
+					v=$(median "$k" "$c")
+					r=$(median "$k" "$ref")
+					if [ "$v" = - ] || [ "$r" = - ]; then
+						line+=$(printf " %7s" FAIL)
+					else
+						line+=$(awk -v a="$v" -v b="$r" 'BEGIN { printf " %6.2fx", a / b }')
+					fi
+				done
+			done
+			echo "$line"
 		done
 	fi
 
@@ -575,7 +645,7 @@ table() {
 	echo "CPU seconds per GB in the other tests (A / B):"
 	for c in "${CONFIGS[@]}"; do
 		[ "$c" = raw ] && continue
-		printf "  %-27s B->A %s / %s   4xA->B %s / %s   udp64 %s / %s\n" "$(label_of "$c")" \
+		printf "  %-29s B->A %s / %s   4xA->B %s / %s   udp64 %s / %s\n" "$(label_of "$c")" \
 			"$(fmt %.2f "$(median tcp1_ba.cpuA "$c")")" "$(fmt %.2f "$(median tcp1_ba.cpuB "$c")")" \
 			"$(fmt %.2f "$(median tcp4_ab.cpuA "$c")")" "$(fmt %.2f "$(median tcp4_ab.cpuB "$c")")" \
 			"$(fmt %.2f "$(median udp64_ab.cpuA "$c")")" "$(fmt %.2f "$(median udp64_ab.cpuB "$c")")"
@@ -591,7 +661,7 @@ table() {
 			echo "wgate packets received per TUN write (B in A->B tests, A in B->A; 47 = a full 64 KiB TCP super-packet):"
 			pk=1
 		fi
-		printf "  %-27s A->B %s   B->A %s   4xA->B %s\n" "$(label_of "$c")" \
+		printf "  %-29s A->B %s   B->A %s   4xA->B %s\n" "$(label_of "$c")" \
 			"$(median tcp1_ab.pktwB "$c")" "$(median tcp1_ba.pktwA "$c")" "$(median tcp4_ab.pktwB "$c")"
 	done
 
@@ -618,11 +688,11 @@ table() {
 					sort -V | awk -v l="$(label_of "$c")" -v s="$side" -v r="$r" '
 						{ line = line " " $1 "=" $2; if ($1 != "main") { v[++n] = $2; t += $2 } }
 						END { for (i = 1; i <= n; i++) if (t > 0 && v[i] >= 0.05 * t) busy++
-						      printf "  %-27s %s run %d:%s  (busy: %d of %d)\n", l, s, r, line, busy, n }'
+						      printf "  %-29s %s run %d:%s  (busy: %d of %d)\n", l, s, r, line, busy, n }'
 				awk -v p="wrk$side.tcp4_ab." 'index($1, p) == 1 { print substr($1, length(p) + 1), $2 }' "$f" |
 					sort -V | awk -v l="$(label_of "$c")" -v s="$side" -v r="$r" '
 						{ line = line " " $1 "=" $2 }
-						END { if (line != "") printf "  %-27s %s run %d: packets%s\n", l, s, r, line }'
+						END { if (line != "") printf "  %-29s %s run %d: packets%s\n", l, s, r, line }'
 			done
 		done
 	done
@@ -657,11 +727,19 @@ awk -F, 'NR > 1 && $1 != "raw" {
 	for (i = 5; i <= NF; i++) if ($i == "-") $i = 0
 	print "\"" $2 "\"", $5, $7, $9, $11, $12
 }' "$CSV" >"$TMP/plot.dat"
+# The title names the wireguard-go versions in the plot.
+versions=()
+[[ " ${CONFIGS[*]} " != *" wggo "* ]] || versions+=("Debian $(wireguard-go --version | awk 'NR == 1 { print $2 }')")
+[[ " ${CONFIGS[*]} " != *" wggo-cur "* ]] || versions+=("current $WGGO_CUR_VERSION")
+wggo_note=
+if [ ${#versions[@]} -gt 0 ]; then
+	wggo_note=" (${versions[0]}${versions[1]:+, ${versions[1]}})"
+fi
 if [ -s "$TMP/plot.dat" ]; then
 	gnuplot <<EOF
 set terminal pngcairo size 1200,900 font "sans,10"
 set output "$PNG"
-set multiplot layout 2,1 title "wgate vs wireguard-go: iperf3 through a veth between two netns, $(nproc) CPUs, median of ${RUNS}x${DUR}s"
+set multiplot layout 2,1 title "wgate vs wireguard-go$wggo_note: iperf3 through a veth between two netns, $(nproc) CPUs, median of ${RUNS}x${DUR}s"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
