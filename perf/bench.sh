@@ -88,7 +88,7 @@ done
 # BENCH_PIN: taskset CPU lists for gateway A, gateway B, the iperf3 client (in A's
 # namespace) and the iperf3 server (in B's). Unset, the scheduler places all four, and on
 # a small machine that decides which gateway shares a CPU with which iperf3 process, and
-# so which one is charged for the other's kernel work (perf/README.md).
+# so which one is charged for the other's kernel work (perf/HISTORY.md, "Placement").
 PIN_A= PIN_B= PIN_CLIENT_CMD=() PIN_SERVER_CMD=()
 if [ -n "${BENCH_PIN:-}" ]; then
 	cpus='([0-9][0-9,-]*)'
@@ -142,7 +142,7 @@ fi
 # exits) that keeps idle CPUs out of idle states slower to leave than this many
 # microseconds; tuned's latency-performance profile does the same. 0 keeps them polling,
 # which on a VM spares the IPI (and the hypervisor exit) of waking a halted vCPU, the
-# wakeup price perf/README.md measures on this VM. It applies to every configuration
+# wakeup price perf/HISTORY.md measures on this VM. It applies to every configuration
 # alike, wireguard-go's included, and the header's wakeups line measures it.
 if [ -n "${BENCH_CPU_LATENCY:-}" ]; then
 	[[ $BENCH_CPU_LATENCY =~ ^[0-9]{1,9}$ ]] ||
