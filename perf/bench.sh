@@ -609,8 +609,9 @@ table() {
 	done
 	if [ ${#refs[@]} -gt 0 ]; then
 		echo
-		echo "Throughput relative to wireguard-go against itself, Debian's (wggo<->wggo (Debian))"
-		echo "and current (wggo<->wggo (current)): this row's Gbit/s over the reference's, same test:"
+		echo "Throughput relative to wireguard-go against itself, each reference named above its"
+		echo "columns (Debian's: wggo<->wggo (Debian); current: wggo<->wggo (current)): this row's"
+		echo "Gbit/s over the reference row's, in the same test:"
 		local hdr="" sep=""
 		for ref in "${refs[@]}"; do
 			if [ "$ref" = wggo ]; then
