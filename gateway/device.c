@@ -244,7 +244,14 @@ static void swap_worker_sockets(struct wgt_device *dev, int *fds4, int *fds6)
 		struct wgt_worker_cmd cmd = { .kind = WGT_WORKER_SET_SOCKETS, .fd4 = fds4[i],
 					      .fd6 = fds6[i] };
 
-		want[i] = atomic_load_explicit(&w->cmd_done, memory_order_relaxed) + 1;
+		want[i] = atomic_load_explicit(&w->cmd_done, memory_order_relaxed);
+		if (!w->started) {
+			/* Before wgt_device_start(): nobody reads them yet. */
+			w->udp_fd[0] = fds4[i];
+			w->udp_fd[1] = fds6[i];
+			continue;
+		}
+		want[i]++;
 		while (wgt_worker_send_cmd(w, &cmd) == -ENOBUFS)
 			sched_yield();
 	}
@@ -304,10 +311,63 @@ int wgt_device_set_fwmark(struct wgt_device *dev, uint32_t fwmark)
 	return 0;
 }
 
+/* A second daemon for one interface: name the first, if its UAPI socket tells. */
+static void log_already_run(const struct wgt_device_config *cfg, const char *ifname)
+{
+	int pid = wgt_uapi_owner_pid(cfg->uapi_dir, ifname);
+
+	if (pid > 0)
+		wgt_err("interface %s is already run by another process (pid %d)", ifname, pid);
+	else
+		wgt_err("interface %s is already run by another process (no UAPI socket answers "
+			"for it in %s)", ifname, cfg->uapi_dir ? cfg->uapi_dir : WGT_UAPI_SOCK_DEFAULT_DIR);
+}
+
+/* One line naming why the TUN device could not be made: the usual causes by their errno. */
+static void log_tun_error(const struct wgt_device_config *cfg, int r)
+{
+	const char *name = cfg->ifname;
+
+	switch (r) {
+	case -EBUSY:
+		/* IFF_TUN_EXCL: the device exists and another process holds its queues. */
+		return log_already_run(cfg, name);
+	case -EPERM:
+		return wgt_err("cannot create TUN device %s: no CAP_NET_ADMIN (run as root, or give "
+			       "the binary the capability: setcap cap_net_admin+ep)", name);
+	case -EACCES:
+		return wgt_err("cannot create TUN device %s: no read-write access to /dev/net/tun",
+			       name);
+	case -ENOENT:
+	case -ENODEV:
+	case -ENXIO:
+		return wgt_err("cannot create TUN device %s: /dev/net/tun %s (the tun module, or a "
+			       "container's device, is missing)", name,
+			       r == -ENOENT ? "does not exist" : "has no driver");
+	case -EINVAL:
+		return wgt_err("cannot create TUN device %s: %s exists and is not a multi-queue TUN "
+			       "device", name, name);
+	default:
+		return wgt_err("cannot create TUN device %s: %s", name, strerror(-r));
+	}
+}
+
+static void log_uapi_error(const struct wgt_device_config *cfg, const char *ifname, int r)
+{
+	const char *dir = cfg->uapi_dir ? cfg->uapi_dir : WGT_UAPI_SOCK_DEFAULT_DIR;
+
+	if (r == -EADDRINUSE)
+		return log_already_run(cfg, ifname);
+	if (r == -EACCES || r == -EPERM || r == -EROFS)
+		return wgt_err("cannot create the UAPI socket %s/%s.sock: %s (the directory must be "
+			       "writable by uid %u; --uapi-dir names another)", dir, ifname,
+			       strerror(-r), (unsigned)geteuid());
+	wgt_err("cannot create the UAPI socket %s/%s.sock: %s", dir, ifname, strerror(-r));
+}
+
+/* Control thread only. The workers' rings and descriptors; wgt_device_start() starts them. */
 static int init_workers(struct wgt_device *dev, int *tun_fds)
 {
-	int r;
-
 	dev->workers = calloc(dev->n_workers, sizeof(*dev->workers));
 	if (!dev->workers)
 		return -ENOMEM;
@@ -328,12 +388,24 @@ static int init_workers(struct wgt_device *dev, int *tun_fds)
 		if (w->efd == -1 || !w->to_ctrl || !w->to_worker)
 			return -ENOMEM;
 	}
-	for (unsigned i = 0; i < dev->n_workers; i++) {
-		r = wgt_worker_start(&dev->workers[i]);
-		if (r)
-			return r;
-	}
 	return 0;
+}
+
+/* Control thread only. */
+int wgt_device_start(struct wgt_device *dev)
+{
+	sigset_t all, old;
+	int r = 0;
+
+	/* Workers take no signals: they all go to the control thread's loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 0; i < dev->n_workers && !r; i++)
+		r = wgt_worker_start(&dev->workers[i]);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		wgt_err("%s: cannot start the worker threads: %s", dev->ifname, strerror(-r));
+	return r;
 }
 
 int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
@@ -342,7 +414,6 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 	struct wgt_device *dev;
 	int tun_fds[WGT_MAX_WORKERS];
 	uint8_t hkey[16];
-	sigset_t all, old;
 	int r;
 
 	if (!cfg->n_workers || cfg->n_workers > WGT_MAX_WORKERS)
@@ -379,7 +450,7 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 
 	r = wgt_tun_open(cfg->ifname, dev->n_workers, WGT_TUN_VNET_HDR, tun_fds, dev->ifname);
 	if (r) {
-		wgt_err("cannot create TUN device %s: %s", cfg->ifname, strerror(-r));
+		log_tun_error(cfg, r);
 		goto err;
 	}
 	dev->want_gso = !cfg->no_udp_gso;
@@ -422,11 +493,7 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 		r = -errno;
 		goto err;
 	}
-	/* Workers take no signals: they all go to the control thread's loop. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = init_workers(dev, tun_fds);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		goto err;
 
@@ -456,7 +523,7 @@ int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 
 	r = wgt_uapi_server_open(loop, cfg->uapi_dir, dev->ifname, &uapi_handler, dev, &dev->uapi);
 	if (r) {
-		wgt_err("cannot create the UAPI socket for %s: %s", dev->ifname, strerror(-r));
+		log_uapi_error(cfg, dev->ifname, r);
 		goto err;
 	}
 	wgt_info("%s: %u worker threads, UDP port %u; offloads: TUN csum %s tso %s uso %s, "

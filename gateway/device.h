@@ -265,9 +265,15 @@ struct wgt_device_config {
 	unsigned busy_poll_us;     /* --busy-poll-us: the workers' busy-poll cap (0: off) */
 	unsigned nap_us;           /* --nap-us: the workers' nap (0: off) */
 };
-/* Opens the TUN queues, the sockets and the UAPI socket, starts the workers. Returns 0 or -errno. */
+/*
+ * Opens the TUN queues, the sockets and the UAPI socket; no thread is started
+ * yet (so privileges can still be dropped for the whole process, privs.h).
+ * Returns 0 or -errno, after one error line naming the cause.
+ */
 int wgt_device_create(struct ev_loop *loop, const struct wgt_device_config *cfg,
 		      struct wgt_device **ret);
+/* Control thread only. Starts the worker threads. Returns 0 or -errno. */
+int wgt_device_start(struct wgt_device *dev);
 /* Control thread. Runs until a signal, the device or the socket disappears. Returns the exit status. */
 int wgt_device_run(struct wgt_device *dev);
 void wgt_device_destroy(struct wgt_device *dev);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* wgate: the command line, daemonizing, and the control thread's main loop. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 #include "crypto/blake2s.h"
 #include "gateway/busy_poll.h"
 #include "gateway/device.h"
+#include "gateway/privs.h"
 
 #define EXIT_USAGE 2
 
@@ -32,6 +34,7 @@ struct options {
 	bool no_tun_offload, no_udp_gso, no_udp_gro;
 	unsigned busy_poll_us;
 	unsigned nap_us;
+	const char *user;
 };
 
 static void usage(FILE *f)
@@ -56,6 +59,8 @@ static void usage(FILE *f)
 		"                       before it sleeps (0..%d, 0: off; default %d)\n"
 		"      --nap-us N       else it naps up to 4 times N us before it sleeps\n"
 		"                       on its sockets (0..%d, 0: off; default %d)\n"
+		"      --user NAME      run as user NAME (and its groups) once the device is\n"
+		"                       open; CAP_NET_ADMIN is kept, every other privilege goes\n"
 		"  -h, --help           this text\n"
 		"      --version        the version\n",
 		WGT_MAX_WORKERS, WGT_BUSY_POLL_MAX_US, WGT_BUSY_POLL_DEFAULT_US, WGT_NAP_MAX_US,
@@ -98,11 +103,23 @@ static unsigned option_unsigned(const char *name, const char *arg, unsigned long
 	return (unsigned)v;
 }
 
+/* What the kernel's dev_valid_name() accepts. */
+static bool ifname_valid(const char *name)
+{
+	if (!name[0] || strlen(name) >= IFNAMSIZ || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (; *name; name++)
+		if (*name == '/' || *name == ':' || isspace((unsigned char)*name))
+			return false;
+	return true;
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
 		OPT_THREADS = 256, OPT_VERSION, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_UAPI_DIR,
 		OPT_NO_TUN_OFFLOAD, OPT_NO_UDP_GSO, OPT_NO_UDP_GRO, OPT_BUSY_POLL, OPT_NAP,
+		OPT_USER,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -115,6 +132,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "no-udp-gro", no_argument, NULL, OPT_NO_UDP_GRO },
 		{ "busy-poll-us", required_argument, NULL, OPT_BUSY_POLL },
 		{ "nap-us", required_argument, NULL, OPT_NAP },
+		{ "user", required_argument, NULL, OPT_USER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -178,6 +196,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_NAP:
 			o->nap_us = option_unsigned("--nap-us", optarg, 0, WGT_NAP_MAX_US);
 			break;
+		case OPT_USER:
+			o->user = optarg;
+			break;
 		case ':':
 			bad_usage("option '%s' needs an argument", argv[optind - 1]);
 		default:
@@ -189,8 +210,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (optind + 1 < argc)
 		bad_usage("unexpected argument '%s'", argv[optind + 1]);
 	o->ifname = argv[optind];
-	if (!o->ifname[0] || strlen(o->ifname) >= IFNAMSIZ || strchr(o->ifname, '/'))
-		bad_usage("'%s' is not a valid interface name", o->ifname);
+	if (!ifname_valid(o->ifname))
+		bad_usage("'%s' is not a valid interface name (1 to %d characters, no '/', ':' or "
+			  "white space, not '.' or '..')", o->ifname, IFNAMSIZ - 1);
 }
 
 /*
@@ -242,6 +264,7 @@ int main(int argc, char **argv)
 {
 	struct wgt_device_config cfg = { 0 };
 	struct wgt_device *dev = NULL;
+	struct wgt_privs_user user;
 	struct ev_loop *loop;
 	struct options o;
 	int notify_fd = -1;
@@ -253,6 +276,11 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	wgt_log_setup(o.log_level, o.log_format);
 	signal(SIGPIPE, SIG_IGN);
+	r = o.user ? wgt_privs_lookup_user(o.user, &user) : 0;
+	if (r) {
+		wgt_err("--user %s: %s", o.user, r == -ENOENT ? "no such user" : strerror(-r));
+		return 1;
+	}
 	if (!o.foreground) {
 		r = daemonize(&notify_fd);
 		if (r) {
@@ -283,6 +311,12 @@ int main(int argc, char **argv)
 	r = wgt_device_create(loop, &cfg, &dev);
 	if (r)
 		goto fail;
+	/* Every descriptor that needs privileges is open, and no other thread runs yet. */
+	r = wgt_privs_drop(o.user ? &user : NULL, dev->listen_port);
+	if (!r)
+		r = wgt_device_start(dev);
+	if (r)
+		goto fail;
 	if (notify_fd >= 0) {
 		status = 0;
 		if (write(notify_fd, &status, 1) != 1)
@@ -295,6 +329,7 @@ int main(int argc, char **argv)
 	wgt_info("%s: stopped", o.ifname);
 	return r;
 fail:
+	wgt_device_destroy(dev);
 	if (notify_fd >= 0) {
 		status = 1;
 		if (write(notify_fd, &status, 1) != 1)

@@ -135,15 +135,21 @@ int wgt_device_uapi_set(void *ctx, const struct wgt_uapi_device *set)
 	if (set->flags & WGT_UAPI_DEV_HAS_LISTEN_PORT) {
 		r = wgt_device_set_listen_port(dev, set->listen_port);
 		if (r) {
-			wgt_warn("%s: cannot listen on UDP port %u: %s", dev->ifname,
-				 set->listen_port, strerror(-r));
+			wgt_err("%s: cannot listen on UDP port %u: %s%s; still on port %u", dev->ifname,
+				set->listen_port, strerror(-r),
+				r == -EADDRINUSE ? " (another socket holds it)" :
+				r == -EACCES ? " (a port below 1024 needs CAP_NET_BIND_SERVICE)" : "",
+				dev->listen_port);
 			return r;
 		}
 	}
 	if (set->flags & WGT_UAPI_DEV_HAS_FWMARK) {
 		r = wgt_device_set_fwmark(dev, set->fwmark);
-		if (r)
+		if (r) {
+			wgt_err("%s: cannot set fwmark %u: %s", dev->ifname, set->fwmark,
+				strerror(-r));
 			return r;
+		}
 	}
 	if (set->flags & WGT_UAPI_DEV_REPLACE_PEERS)
 		wgt_peer_remove_all(dev);

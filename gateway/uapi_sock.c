@@ -703,8 +703,10 @@ void wgt_uapi_server_close(struct wgt_uapi_server *s)
 	ev_timer_stop(s->loop, &s->accept_backoff);
 	ev_stat_stop(s->loop, &s->stat_w);
 	/* Someone else's file, if ours was replaced: leave it. */
-	if (still_ours(s))
-		unlink(s->path);
+	if (still_ours(s) && unlink(s->path) == -1)
+		/* EACCES after --user: the directory is root's. The file is a stale socket now,
+		 * which `wg` removes when it meets one and the next start replaces. */
+		wgt_warn("uapi %s: cannot remove the socket file: %s", s->path, strerror(errno));
 	if (s->fd != -1)
 		close(s->fd);
 	free(s);
@@ -715,4 +717,33 @@ void wgt_uapi_server_stats(const struct wgt_uapi_server *s, struct wgt_uapi_serv
 {
 	ASSERT_OWNER(s);
 	*ret = s->stats;
+}
+
+/* Any thread. */
+int wgt_uapi_owner_pid(const char *dir, const char *ifname)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd, n, r;
+
+	if (!ifname_ok(ifname))
+		return -EINVAL;
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.sock",
+		     dir ? dir : WGT_UAPI_SOCK_DEFAULT_DIR, ifname);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	/* The peer credentials of a listening socket are its owner's at listen(). */
+	if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == -1 && errno != EINPROGRESS &&
+	    errno != EAGAIN)
+		r = -errno;
+	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		r = -errno;
+	else
+		r = cred.pid > 0 ? cred.pid : -ESRCH;
+	close(fd);
+	return r;
 }

@@ -76,6 +76,13 @@ int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifna
  */
 void wgt_uapi_server_close(struct wgt_uapi_server *s);
 
+/*
+ * Any thread. The pid of the process listening on dir/IFNAME.sock (dir NULL:
+ * the default), from the socket's peer credentials, or -errno (-ENOENT: no
+ * socket there, -ECONNREFUSED: a stale one). For "already run by pid N".
+ */
+int wgt_uapi_owner_pid(const char *dir, const char *ifname);
+
 /* Counters for metrics. */
 struct wgt_uapi_server_stats {
 	uint64_t accepted;     /* connections served */

@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
 	gcc meson ninja-build pkg-config python3
-	libssl-dev libev-dev libjemalloc-dev check liburcu-dev libmnl-dev
+	libssl-dev libev-dev libjemalloc-dev check liburcu-dev libmnl-dev libcap-ng-dev
 	clang libclang-rt-14-dev
-	wireguard-go wireguard-tools iproute2 iputils-ping iperf3
+	wireguard-go wireguard-tools iproute2 iputils-ping iperf3 libcap2-bin util-linux
 )
 
 install_missing() {
