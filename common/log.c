@@ -55,20 +55,15 @@ static void json_escape(FILE *f, const char *s)
 	}
 }
 
-void wgt_log(enum wgt_log_level level, const char *fmt, ...)
+static void vlog(enum wgt_log_level level, const char *event, const struct wgt_log_field *fields,
+		 unsigned n_fields, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	char stamp[64];
 	struct timespec ts;
 	struct tm tm;
-	va_list ap;
 
-	if (!wgt_log_enabled(level))
-		return;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
@@ -77,14 +72,49 @@ void wgt_log(enum wgt_log_level level, const char *fmt, ...)
 
 	flockfile(stderr);
 	if (log_format == WGT_LOG_JSON) {
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", stamp,
-			level_names[level]);
+		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",", stamp, level_names[level]);
+		if (event) {
+			fputs("\"event\":\"", stderr);
+			json_escape(stderr, event);
+			fputs("\",", stderr);
+		}
+		for (unsigned i = 0; i < n_fields; i++) {
+			fputc('"', stderr);
+			json_escape(stderr, fields[i].key);
+			fputs("\":\"", stderr);
+			json_escape(stderr, fields[i].value ? fields[i].value : "");
+			fputs("\",", stderr);
+		}
+		fputs("\"msg\":\"", stderr);
 		json_escape(stderr, msg);
 		fputs("\"}\n", stderr);
 	} else {
 		fprintf(stderr, "%s %-5s %s\n", stamp, level_names[level], msg);
 	}
 	funlockfile(stderr);
+}
+
+void wgt_log(enum wgt_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!wgt_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vlog(level, NULL, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void wgt_log_event(enum wgt_log_level level, const char *event, const struct wgt_log_field *fields,
+		   unsigned n_fields, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!wgt_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vlog(level, event, fields, n_fields, fmt, ap);
+	va_end(ap);
 }
 
 bool wgt_log_ratelimit_ok(struct wgt_log_ratelimit *rl, uint64_t now_ns)

@@ -25,6 +25,20 @@ bool wgt_log_enabled(enum wgt_log_level level);
 void wgt_log(enum wgt_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * An audit event: one line like wgt_log() in the text format; in JSON the
+ * event name and every field are keys of their own beside "msg", e.g.
+ * {"ts":...,"level":"info","event":"session_established","peer":"alice",
+ *  "endpoint":"192.0.2.1:51820","msg":"..."}. Keys are the caller's
+ * constants; values are escaped. Never pass key material.
+ */
+struct wgt_log_field {
+	const char *key;
+	const char *value;
+};
+void wgt_log_event(enum wgt_log_level level, const char *event, const struct wgt_log_field *fields,
+		   unsigned n_fields, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 #define wgt_err(...)   wgt_log(WGT_LOG_ERROR, __VA_ARGS__)
 #define wgt_warn(...)  wgt_log(WGT_LOG_WARN, __VA_ARGS__)
 #define wgt_info(...)  wgt_log(WGT_LOG_INFO, __VA_ARGS__)

@@ -36,6 +36,8 @@ static void collect_events(struct wgt_peer *peer, unsigned slot)
 	for (unsigned ev = 0; bits; ev++, bits >>= 1)
 		if (bits & 1)
 			wgt_peer_timers_event(peer, (enum wgt_timer_event)ev);
+	/* A worker may have roamed the peer: the control thread, not the worker, logs it. */
+	wgt_audit_endpoint(peer);
 }
 
 /* Under load when the handshake backlog is deep, and for a second after. */
@@ -77,6 +79,7 @@ static void handle_msg(struct wgt_device *dev, unsigned worker, const struct wgt
 			atomic_store_explicit(&peer->rekey_on_receive_asked, false,
 					      memory_order_relaxed);
 			wgt_realtime(&peer->last_handshake);
+			wgt_audit_session_up(peer, false);
 			wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);
 			wgt_peer_send_staged(peer);
 		}

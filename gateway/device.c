@@ -591,6 +591,7 @@ void wgt_device_destroy(struct wgt_device *dev)
 	}
 	if (dev->workers) {
 		/* No reader is left: what the rings hold is handled, then everything goes. */
+		dev->stopping = true;
 		wgt_ctrl_drain_rings(dev);
 		wgt_peer_remove_all(dev);
 		wgt_ctrl_drain_rings(dev);

@@ -124,6 +124,10 @@ struct wgt_peer {
 	struct wgt_peer *hash_next;        /* public-key table chain */
 	struct wgt_peer *list_prev, *list_next;
 	uint64_t id;                       /* creation order, for `wg show` */
+	/* Audit log state (audit.c): a session is up, the endpoint last logged. */
+	bool audit_up;
+	uint32_t audit_ep_seq;
+	union wgt_sockaddr audit_ep;
 	/* The config file's "# Name =" for logs and metrics; NULL: none. Set by the control
 	 * thread (wgt_peer_set_name), read by any thread: A1 release store pairs with the
 	 * acquire load in wgt_peer_name(); a replaced string is freed after a grace period. */
@@ -232,6 +236,7 @@ struct wgt_device {
 	int link_fd;
 	unsigned ifindex;
 	bool up;                            /* IFF_UP: peers run only while the link is up */
+	bool stopping;                      /* wgt_device_destroy() runs: for the audit log */
 	struct wgt_uapi_server *uapi;
 	struct wgt_noise_identity identity;
 	struct wgt_cookie_checker checker;
@@ -366,6 +371,16 @@ int wgt_device_uapi_get(void *ctx, struct wgt_uapi_buf *out);
 /* ---- control.c ---- */
 void wgt_ctrl_drain_rings(void *dev);
 void wgt_ctrl_tick(struct wgt_device *dev);
+
+/* ---- audit.c: control thread only; one info line per event, with peer and endpoint ---- */
+/* A handshake completed: "session established" when none was up (connect), else debug. */
+void wgt_audit_session_up(struct wgt_peer *peer, bool initiator);
+/* The keys are gone: expired (no new handshake in time), or closed (link down, removal). */
+void wgt_audit_session_down(struct wgt_peer *peer, bool expired);
+/* The endpoint moved since last seen (roaming, written by any thread): logs it. Cheap when not. */
+void wgt_audit_endpoint(struct wgt_peer *peer);
+/* The endpoint was configured: remembered, not logged as roaming. */
+void wgt_audit_endpoint_configured(struct wgt_peer *peer);
 
 /* A peer's label in logs and metrics: its configured name, else the first 8 base64
  * characters of its key and "...". Any thread (QSBR read side for workers). */

@@ -131,6 +131,7 @@ static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg
 	}
 	peer = wgt_container_of(hs, struct wgt_peer, handshake);
 	wgt_peer_roam(peer, &msg->src, msg->local.sa.sa_family ? &msg->local : NULL, msg->ifindex);
+	wgt_audit_endpoint(peer);
 	wgt_peer_count_rx(peer, dev->n_workers, WGT_MSG_INITIATION_LEN);
 	log_peer(WGT_LOG_DEBUG, peer, "received handshake initiation", 0);
 
@@ -194,6 +195,7 @@ static void consume_response(struct wgt_device *dev, const struct wgt_ctrl_msg *
 	if (r)
 		return log_peer(WGT_LOG_DEBUG, peer, "invalid handshake response", r);
 	wgt_peer_roam(peer, &msg->src, msg->local.sa.sa_family ? &msg->local : NULL, msg->ifindex);
+	wgt_audit_endpoint(peer);
 	wgt_peer_count_rx(peer, dev->n_workers, WGT_MSG_RESPONSE_LEN);
 	r = wgt_noise_begin_session(&peer->handshake, &peer->keypairs, now, &kp);
 	if (r) {
@@ -201,7 +203,7 @@ static void consume_response(struct wgt_device *dev, const struct wgt_ctrl_msg *
 		return log_peer(WGT_LOG_WARN, peer, "cannot derive a session", r);
 	}
 	publish_keypair(peer, kp);
-	log_peer(WGT_LOG_DEBUG, peer, "handshake complete (initiator)", 0);
+	wgt_audit_session_up(peer, true);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_SESSION_DERIVED);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);
 	wgt_realtime(&peer->last_handshake);

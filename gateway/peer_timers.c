@@ -51,6 +51,7 @@ void wgt_peer_stop(struct wgt_peer *peer)
 {
 	wgt_peer_drop_staged(peer);
 	wgt_peer_timers_stop(peer);
+	wgt_audit_session_down(peer, false);
 	zero_keys(peer);
 }
 
@@ -74,8 +75,10 @@ void wgt_peer_timers_apply(struct wgt_peer *peer, unsigned actions)
 		wgt_peer_drop_staged(peer);
 		atomic_store_explicit(&peer->want_handshake_at, 0, memory_order_relaxed);
 	}
-	if (actions & WGT_TIMER_ZERO_KEYS)
+	if (actions & WGT_TIMER_ZERO_KEYS) {
+		wgt_audit_session_down(peer, true);
 		zero_keys(peer);
+	}
 	if (actions & WGT_TIMER_SEND_INITIATION)
 		wgt_handshake_send_initiation(peer);
 	if (actions & WGT_TIMER_SEND_KEEPALIVE)

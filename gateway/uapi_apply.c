@@ -105,6 +105,7 @@ static int apply_peer(struct wgt_device *dev, const struct wgt_uapi_peer *up)
 		struct wgt_endpoint ep = { .addr = up->endpoint };
 
 		wgt_peer_set_endpoint(peer, &ep);
+		wgt_audit_endpoint_configured(peer);
 	}
 	r = apply_allowed_ips(dev, peer, up);
 	if (r)
