@@ -110,7 +110,7 @@ if [ -n "$WGATE" ]; then
 	set_iface x
 	n=0
 	for args in "--tun-threads 0 $IF" "--tun-threads abc $IF" "--tun-threads -1 $IF" "--bogus $IF" \
-		"" "-f" "--tun-threads 2" "$IF extra"; do
+		"" "-f" "--tun-threads 2" "$IF extra" "wg:0" ".." "wgc0123456789abc" "--user"; do
 		n=$((n + 1))
 		# shellcheck disable=SC2086 # the word splitting is the point
 		run_impl "bad$n" $args
@@ -218,6 +218,100 @@ if [ -n "$WGATE" ]; then
 		e2e_fail "(ia32cap) the start-up log does not say the operator's OPENSSL_ia32cap is used"
 	stop_pid "$IMPL_PID" TERM 5 || e2e_fail "(ia32cap) still running 5 s after SIGTERM"
 	e2e_pass "(ia32cap)" "OPENSSL_ia32cap '${expect:-unset}' as expected on this CPU and OpenSSL; an operator's value is kept"
+fi
+
+# ---- wgate only: clear failures, each one error line naming the cause and a non-zero exit
+# expect_failure CHECK TAG PATTERN: the run of TAG exited non-zero with exactly one error
+# line, which matches PATTERN (grep -E); nothing is left running.
+expect_failure() {
+	local errs
+
+	[ "$RC" -ne 0 ] || e2e_fail "$1 exited 0"
+	errs=$(grep -c ' error ' "$TMP/$2.err" || true)
+	[ "$errs" -eq 1 ] || e2e_fail "$1 wrote $errs error lines, expected one: $(cat "$TMP/$2.err")"
+	grep ' error ' "$TMP/$2.err" | grep -qE -- "$3" ||
+		e2e_fail "$1 error line does not say '$3': $(grep ' error ' "$TMP/$2.err")"
+	FAIL_LINE=$(grep ' error ' "$TMP/$2.err" | cut -d' ' -f3-)
+}
+if [ -n "$WGATE" ]; then
+	# A UDP port another socket holds: the set fails, the daemon keeps its old port.
+	set_iface p
+	start_impl "$NS" "$IMPL" "$IF"
+	PID=$IMPL_PID
+	in_ns "$NS" wg set "$IF" listen-port 51840
+	ip netns exec "$NS" python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 51841))
+print("bound", flush=True); time.sleep(30)' >"$TMP/holder.out" &
+	HOLDER=$!
+	E2E_PIDS+=("$HOLDER")
+	wait_for "the port holder" 5 grep -q bound "$TMP/holder.out"
+	! in_ns "$NS" wg set "$IF" listen-port 51841 2>"$TMP/wgset.err" ||
+		e2e_fail "(port-in-use) wg set listen-port 51841 succeeded while another socket holds it"
+	pid_alive "$PID" || e2e_fail "(port-in-use) the daemon exited"
+	[ "$(in_ns "$NS" wg show "$IF" listen-port)" = 51840 ] ||
+		e2e_fail "(port-in-use) the daemon no longer listens on its old port 51840"
+	grep -q "cannot listen on UDP port 51841: Address already in use (another socket holds it); still on port 51840" \
+		"$E2E_TMP/$IF.log" || e2e_fail "(port-in-use) no clear error line in the daemon's log"
+	kill "$HOLDER"
+	stop_pid "$PID" TERM 5 || e2e_fail "(port-in-use) still running 5 s after SIGTERM"
+	e2e_pass "(port-in-use)" "wg set listen-port on a held port fails ($(tr -d '\n' <"$TMP/wgset.err")), the daemon keeps port 51840 and logs why"
+
+	# An unknown --user: refused before anything is opened.
+	set_iface u
+	run_impl baduser -f --user "nosuchuser$$" "$IF"
+	expect_failure "(bad-user)" baduser "--user nosuchuser$$: no such user"
+	nothing_left "(bad-user)" "$IF"
+	e2e_pass "(bad-user)" "exit $RC: $FAIL_LINE"
+
+	# No /dev/net/tun (a container without the device): hidden under an empty tmpfs.
+	set_iface n
+	RC=0
+	(
+		exec timeout 10 ip netns exec "$NS" unshare -m sh -c \
+			'mount -t tmpfs none /dev/net && exec "$0" -f "$1"' "$IMPL" "$IF"
+	) >"$TMP/notun.out" 2>"$TMP/notun.err" 9>&- || RC=$?
+	expect_failure "(no-tun)" notun "/dev/net/tun does not exist"
+	nothing_left "(no-tun)" "$IF"
+	e2e_pass "(no-tun)" "exit $RC: $FAIL_LINE"
+
+	# No CAP_NET_ADMIN: root with the capability out of its bounding set.
+	set_iface k
+	RC=0
+	(
+		exec timeout 10 ip netns exec "$NS" setpriv --bounding-set -net_admin "$IMPL" -f "$IF"
+	) >"$TMP/nocap.out" 2>"$TMP/nocap.err" 9>&- || RC=$?
+	expect_failure "(no-cap)" nocap "no CAP_NET_ADMIN"
+	nothing_left "(no-cap)" "$IF"
+	e2e_pass "(no-cap)" "exit $RC: $FAIL_LINE"
+
+	# A second wgate on the same interface: refused, naming the first one's pid.
+	set_iface 2
+	start_impl "$NS" "$IMPL" "$IF"
+	PID=$IMPL_PID
+	run_impl second -f "$IF"
+	expect_failure "(second)" second "interface $IF is already run by another process \(pid $PID\)"
+	pid_alive "$PID" || e2e_fail "(second) the first daemon exited"
+	in_ns "$NS" wg show "$IF" >/dev/null || e2e_fail "(second) the first daemon no longer answers"
+	e2e_pass "(second)" "exit $RC: $FAIL_LINE"
+	stop_pid "$PID" TERM 5 || e2e_fail "(second) still running 5 s after SIGTERM"
+
+	# SIGTERM and SIGINT: exit 0 within 2 s, the TUN device and the UAPI socket gone.
+	gone_within_2s() {
+		! pid_alive "$1" && [ ! -e "$(e2e_sock "$2")" ] && ! ip -n "$NS" link show "$2"
+	}
+	for sig in TERM INT; do
+		set_iface "$sig"
+		start_impl "$NS" "$IMPL" "$IF" --tun-threads 2
+		PID=$IMPL_PID
+		t0=$(date +%s%N)
+		kill -s "$sig" "$PID"
+		wait_until 2 gone_within_2s "$PID" "$IF" ||
+			e2e_fail "(sig$sig) 2 s after SIG$sig: running $(pid_alive "$PID" && echo yes || echo no), socket $([ -e "$(e2e_sock "$IF")" ] && echo present || echo gone), interface $(ip -n "$NS" link show "$IF" >/dev/null 2>&1 && echo present || echo gone)"
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		stop_pid "$PID" KILL 1 || true
+		[ "$STOP_STATUS" = 0 ] || e2e_fail "(sig$sig) exit status $STOP_STATUS after SIG$sig, expected 0"
+		e2e_pass "(sig$sig)" "SIG$sig: exit 0, TUN device and socket gone within $ms ms"
+	done
 fi
 
 echo "daemon_cli.sh: all checks passed in $(e2e_elapsed_ms) ms ($NAME)"
