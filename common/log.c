@@ -55,8 +55,9 @@ static void json_escape(FILE *f, const char *s)
 	}
 }
 
-static void vlog(enum wgt_log_level level, const char *event, const struct wgt_log_field *fields,
-		 unsigned n_fields, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 5, 0)))
+vlog(enum wgt_log_level level, const char *event, const struct wgt_log_field *fields,
+     unsigned n_fields, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	char stamp[64];
