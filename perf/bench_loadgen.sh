@@ -18,7 +18,8 @@
 # Reported per run: the loadgen's summary line, its cookie replies, the gateway's CPU
 # seconds (whole process, and wgate's control thread, which does every handshake),
 # handshakes per CPU second (control thread for wgate, process for wireguard-go), and
-# the gateway's peak RSS. wireguard-go caps a device at 65,536 peers.
+# the gateway's peak RSS, and the loadgen's own CPU seconds (both share the machine's
+# CPUs: the loadgen's handshake crypto costs about what the gateway's does). wireguard-go caps a device at 65,536 peers.
 #
 # Usage: perf/bench_loadgen.sh (as root)
 # Environment: BENCH_PEERS (10000), BENCH_SECONDS (180), BENCH_RAMP (20), BENCH_RATE (1),
@@ -133,7 +134,7 @@ ticks() {
 # one result line to $TMP/results.
 run_one() {
 	local impl=$1 kind=$2 np=$3 secs=$4 ramp=$5 bin tag ng nl ifg va vb pid d rc=0
-	local c0 t0 c1 t1 hwm summary cookies hs cpu ctl per
+	local c0 t0 c1 t1 hwm summary cookies lgcpu hs cpu ctl per
 
 	bin=$(impl_path "$impl")
 	if [ -z "$bin" ]; then
@@ -188,6 +189,8 @@ run_one() {
 
 	summary=$(grep '^loadgen: [0-9]* sessions' "$d/lg.out" || echo "loadgen: no summary (exit $rc): $(tail -n 2 "$d/lg.err" | tr '\n' ' ')")
 	cookies=$(sed -n 's/.*, \([0-9]*\) cookie replies,.*/\1/p' "$d/lg.err")
+	lgcpu=$(sed -n 's/^loadgen: details: CPU \([0-9.]*\) s user \([0-9.]*\) s system.*/\1 \2/p' "$d/lg.err" |
+		awk '{ printf "%.1f", $1 + $2 }')
 	hs=$(sed -n 's/^loadgen: [0-9]* sessions, \([0-9]*\) handshakes.*/\1/p' "$d/lg.out")
 	cpu=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t / hz }')
 	ctl=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t / hz }')
@@ -196,7 +199,7 @@ run_one() {
 	per=$(awk -v h="${hs:-0}" -v c="$ctl" 'BEGIN { if (c > 0) printf "%.0f", h / c; else print "-" }')
 	{
 		echo "$impl $kind (exit $rc): $summary"
-		echo "    cookie replies ${cookies:--}; gateway CPU ${cpu} s ($([ "$impl" = wgate ] && echo "control thread $ctl s" || echo "all threads")); ${per} handshakes per CPU second; peak RSS ${hwm} MiB"
+		echo "    cookie replies ${cookies:--}; gateway CPU ${cpu} s ($([ "$impl" = wgate ] && echo "control thread $ctl s" || echo "all threads")); ${per} handshakes per CPU second; peak RSS ${hwm} MiB; loadgen CPU ${lgcpu:--} s"
 	} >>"$TMP/results"
 	for n in "$ng" "$nl"; do
 		for p in $(ip netns pids "$n" 2>/dev/null); do

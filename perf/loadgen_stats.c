@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common/clock.h"
 #include "common/compiler.h"
@@ -94,16 +95,19 @@ void lg_stats_progress(struct lg_stats *st, uint64_t second, uint64_t elapsed_ns
 int lg_stats_summary(struct lg_stats *st, const struct lg_opts *o, uint32_t up)
 {
 	uint64_t lost = st->sent - st->received - st->abandoned;
+	struct rusage ru;
 	double p50, p99;
 	int rc = 0;
 
 	percentiles(st, 0, &p50, &p99);
+	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr,
-		"loadgen: details: %lu initiations resent (retries and cookie answers), %lu cookie "
+		"loadgen: details: CPU %.2f s user %.2f s system; %lu initiations resent (retries and cookie answers), %lu cookie "
 		"replies, %lu keepalives sent, %lu restarts (%lu packets abandoned, %lu data messages "
 		"later under a dropped session), %lu initiations "
 		"from the gateway ignored, dropped: %lu bad responses, %lu bad cookies, %lu bad data, "
 		"%lu unknown; %lu send errors, %lu other errors\n",
+		ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
 		(unsigned long)st->hs_resent, (unsigned long)st->cookies, (unsigned long)st->keepalives,
 		(unsigned long)st->restarts, (unsigned long)st->abandoned,
 		(unsigned long)st->dropped_session,
