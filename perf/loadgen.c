@@ -89,9 +89,10 @@ struct lg {
 
 static volatile sig_atomic_t interrupted;
 
+/* The first signal ends the run early (summary after the drain), the second the drain too. */
 static void on_signal(int sig)
 {
-	interrupted = 1;
+	interrupted = interrupted + 1;
 }
 
 /* ---- heap of peers by wake time ---- */
@@ -530,6 +531,14 @@ static int open_sockets(struct lg *g)
 		if (family == AF_INET6) {
 			local.in6.sin6_port = htons(port);
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+			/*
+			 * IPv6 takes a source in IPV6_PKTINFO only when it is an
+			 * interface's address, not one an AnyIP route makes local,
+			 * unless the socket may bind to non-local addresses.
+			 */
+			if (g->o.have_source &&
+			    setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) == -1)
+				return -errno;
 		} else {
 			local.in4.sin_port = htons(port);
 		}
@@ -549,12 +558,18 @@ static int open_sockets(struct lg *g)
 	return 0;
 }
 
-/* Every source address must be local here (bind says so), or replies cannot reach us. */
+/*
+ * Every source address must be local here, or replies cannot reach us. bind()
+ * says so for IPv4; IPv6's bind() accepts only interfaces' addresses, so an
+ * IPv6 range is taken on trust (the sockets send from it with IP_FREEBIND).
+ */
 static int check_source_net(struct lg *g)
 {
 	uint32_t probe[2] = { 1, g->o.peers };
 	unsigned int i;
 
+	if (g->o.source_net.base.sa.sa_family != AF_INET)
+		return 0;
 	for (i = 0; i < 2; i++) {
 		union wgt_sockaddr a;
 		char s[INET6_ADDRSTRLEN];

@@ -35,7 +35,7 @@ static void usage(FILE *f)
 	      "  --tunnel-net6 CIDR        peer i's tunnel /128 is CIDR + 2 + i (fd00:128::/64)\n"
 	      "  --source-net CIDR         peer i sends from CIDR + 1 + i (local: `ip route add local\n"
 	      "                            CIDR dev lo`); default: the sockets' own address for all\n"
-	      "  --sockets K               UDP sockets (source ports), peer i on socket i %% K (16)\n"
+	      "  --sockets K               UDP sockets (source ports), peer i on socket i % K (16)\n"
 	      "  --source-port P           first source port, then P+1, ... (0: ephemeral ports)\n"
 	      "  --ramp S                  spread the first handshakes over S seconds (0: at once)\n"
 	      "  --keepalive S             persistent keepalive interval, 0 = off (25)\n"
@@ -360,6 +360,10 @@ int lg_parse_options(struct lg_opts *o, int argc, char **argv)
 	}
 	if (o->source_port && o->source_port + o->sockets - 1 > 65535) {
 		fprintf(stderr, "loadgen: --source-port + --sockets passes port 65535\n");
+		return -1;
+	}
+	if (o->ramp_ns >= o->seconds * WGT_NSEC_PER_SEC) {
+		fprintf(stderr, "loadgen: --ramp must be shorter than --seconds\n");
 		return -1;
 	}
 	if (o->sockets > o->peers)
