@@ -17,14 +17,17 @@
 #          BENCH_SECONDS with echo flows at BENCH_RATE per session and rekeys (120 s).
 # Reported per run: the loadgen's summary line, its cookie replies, the gateway's CPU
 # seconds (whole process, and wgate's control thread, which does every handshake),
-# handshakes per CPU second (control thread for wgate, process for wireguard-go), and
-# the gateway's peak RSS, and the loadgen's own CPU seconds (both share the machine's
-# CPUs: the loadgen's handshake crypto costs about what the gateway's does). wireguard-go caps a device at 65,536 peers.
+# handshakes per CPU second (control thread for wgate, process for wireguard-go), the
+# gateway's peak RSS, and the loadgen's own CPU seconds (both share the machine's CPUs,
+# and the loadgen's handshake crypto costs about what the gateway's does). The burst's
+# handshakes per CPU second are the handshake cost; the hold's include the echo flows
+# and timers. wireguard-go caps a device at 65,536 peers.
 #
 # Usage: perf/bench_loadgen.sh (as root)
 # Environment: BENCH_PEERS (10000), BENCH_SECONDS (180), BENCH_RAMP (20), BENCH_RATE (1),
 # BENCH_BURST_PEERS (BENCH_PEERS), BENCH_BURST_SECONDS (20), BENCH_IMPLS ("wgate wggo
 # wggo-0.0.20250522"), BENCH_RUNS ("burst hold"), WGATE, LOADGEN, WGATE_THREADS (2),
+# WGGO_MODERN (current wireguard-go; default ../shared/tools/wireguard-go-0.0.20250522),
 # BENCH_RESULTS (default perf/results; writes loadgen.txt).
 # A short check: BENCH_PEERS=2000 BENCH_SECONDS=30 BENCH_IMPLS=wgate perf/bench_loadgen.sh
 # `A && B || C` is meant where used.
@@ -42,7 +45,7 @@ IMPLS=${BENCH_IMPLS:-wgate wggo wggo-0.0.20250522}
 RUNS=${BENCH_RUNS:-burst hold}
 THREADS=${WGATE_THREADS:-2}
 RESULTS=${BENCH_RESULTS:-$ROOT/perf/results}
-SHARED_WGGO=$(readlink -f "$ROOT/../shared/tools/wireguard-go-0.0.20250522" 2>/dev/null || true)
+SHARED_WGGO=$(readlink -f "${WGGO_MODERN:-$ROOT/../shared/tools/wireguard-go-0.0.20250522}" 2>/dev/null || true)
 SEED=20
 PORT=51821
 
