@@ -349,6 +349,8 @@ static void to_control(struct wgt_worker *w, const uint8_t *buf, size_t len,
 		return;
 	}
 	m->kind = WGT_CTRL_HANDSHAKE;
+	/* No peer: the slot may still hold an earlier message's, perhaps freed by now. */
+	m->peer = NULL;
 	m->len = (uint16_t)len;
 	memcpy(m->data, buf, len);
 	m->src = *src;
