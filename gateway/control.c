@@ -78,6 +78,7 @@ static void handle_msg(struct wgt_device *dev, unsigned worker, const struct wgt
 		if (!dead && wgt_noise_received_with_keypair(&peer->keypairs, m->kp)) {
 			atomic_store_explicit(&peer->rekey_on_receive_asked, false,
 					      memory_order_relaxed);
+			dev->hs.completed_responder++;
 			wgt_realtime(&peer->last_handshake);
 			wgt_audit_session_up(peer, false);
 			wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);

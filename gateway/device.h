@@ -55,6 +55,7 @@
 
 struct wgt_aead;
 struct wgt_allowedips;
+struct wgt_metrics;
 struct wgt_ratelimiter;
 struct wgt_ring;
 struct wgt_uapi_server;
@@ -186,6 +187,12 @@ struct wgt_worker_stats {
 	_Atomic uint64_t tun_writes;        /* successful writes, a coalesced packet counting once */
 	_Atomic uint64_t flow_collisions;   /* pure ACKs sent by hash: their flow_home slot held */
 	_Atomic uint64_t busy_poll_hits;    /* idle periods a busy poll or nap ended (no wake-up) */
+	_Atomic uint64_t tx_batches;        /* passes that read the TUN queue */
+	_Atomic uint64_t rx_batches;        /* datagram batches received */
+	_Atomic uint64_t busy_ns;           /* time not asleep in poll() or a nap */
+	/* Monotonic ns of the latest loop pass; bit 0 set: asleep in poll() since then (alive).
+	 * Read by /healthz (gateway/metrics.c). */
+	_Atomic uint64_t heartbeat;
 } __wgt_cacheline_aligned;
 
 struct wgt_worker {
@@ -203,6 +210,30 @@ struct wgt_worker {
 	struct wgt_aead *aead;
 	struct wgt_worker_data *data;       /* buffers, worker-owned */
 	struct wgt_worker_stats stats;
+#ifdef WGT_TEST_HOOKS
+	_Atomic bool test_stall;            /* test builds: the worker stops making progress */
+#endif
+};
+
+/* Why a received handshake message led nowhere (metrics). */
+enum wgt_hs_fail {
+	WGT_HS_FAIL_BAD_MAC,       /* mac1 (or mac2 under load) wrong */
+	WGT_HS_FAIL_DECRYPT,       /* a field did not authenticate: not for our key, or forged */
+	WGT_HS_FAIL_UNKNOWN_PEER,  /* an initiation from a key we do not know */
+	WGT_HS_FAIL_STALE,         /* an initiation whose timestamp is not newer (replay) */
+	WGT_HS_FAIL_FLOOD,         /* initiations of one peer faster than 50/s */
+	WGT_HS_FAIL_RATE_LIMITED,  /* under load, the source's token bucket was empty */
+	WGT_HS_FAIL_UNKNOWN_INDEX, /* a response or cookie for no pending handshake of ours */
+	WGT_HS_FAIL_OTHER,         /* no identity, no index, link down, ... */
+	WGT_HS_FAIL_COUNT,
+};
+
+/* Handshake counters, control thread only. */
+struct wgt_handshake_stats {
+	uint64_t init_sent, resp_sent;
+	uint64_t init_received, resp_received, cookie_received;
+	uint64_t completed_initiator, completed_responder;
+	uint64_t failed[WGT_HS_FAIL_COUNT];
 };
 
 struct wgt_device {
@@ -257,6 +288,9 @@ struct wgt_device {
 	uint64_t last_under_load;
 	uint64_t peers_cap_hits, staged_drops, under_load_cookies;
 	uint64_t conf_reloads, conf_reload_failures; /* config file applied again / refused */
+	struct wgt_handshake_stats hs;
+	struct wgt_metrics *metrics;        /* --metrics-listen; NULL: off */
+	struct wgt_peer *metrics_cursor;    /* a render's next peer; wgt_peer_remove() moves it on */
 };
 
 /* ---- device.c: lifecycle ---- */

@@ -47,6 +47,23 @@ static int new_handshake_index(struct wgt_peer *peer, uint32_t *ret_index)
 			       peer->dev->n_workers, ret_index);
 }
 
+/* The failure reason a protocol errno stands for (metrics). */
+static enum wgt_hs_fail fail_reason(const struct wgt_device *dev, int err)
+{
+	switch (err) {
+	case -EBADMSG:
+		return WGT_HS_FAIL_DECRYPT;
+	case -ENOKEY:
+		return dev->identity.has_identity ? WGT_HS_FAIL_UNKNOWN_PEER : WGT_HS_FAIL_OTHER;
+	case -ESTALE:
+		return WGT_HS_FAIL_STALE;
+	case -EBUSY:
+		return WGT_HS_FAIL_FLOOD;
+	default:
+		return WGT_HS_FAIL_OTHER;
+	}
+}
+
 static void log_peer(enum wgt_log_level level, struct wgt_peer *peer, const char *what, int err)
 {
 	char name[WGT_PEER_LABEL_LEN];
@@ -90,6 +107,7 @@ void wgt_handshake_send_initiation(struct wgt_peer *peer)
 	r = wgt_device_send_to_peer(dev, peer, &msg, sizeof(msg));
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_TRAVERSAL);
 	if (!r) {
+		dev->hs.init_sent++;
 		wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_SENT);
 	}
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_INITIATED);
@@ -125,6 +143,7 @@ static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg
 	r = wgt_noise_consume_initiation((const void *)msg->data, &dev->identity, lookup_by_key,
 					 dev, now, &hs);
 	if (r) {
+		dev->hs.failed[fail_reason(dev, r)]++;
 		if (wgt_log_enabled(WGT_LOG_DEBUG) && wgt_log_ratelimit_ok(&hs_log_rl, now))
 			wgt_dbg("invalid handshake initiation: %s", strerror(-r));
 		return;
@@ -136,10 +155,13 @@ static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg
 	log_peer(WGT_LOG_DEBUG, peer, "received handshake initiation", 0);
 
 	r = new_handshake_index(peer, &index);
-	if (r)
+	if (r) {
+		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
 		return log_peer(WGT_LOG_WARN, peer, "no receiver index for a response", r);
+	}
 	r = wgt_noise_create_response(&peer->handshake, &resp, index);
 	if (r) {
+		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
 		wgt_index_release(&dev->index, index, peer);
 		wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_RESPONDED);
 		return log_peer(WGT_LOG_DEBUG, peer, "cannot create a response", r);
@@ -148,6 +170,7 @@ static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg
 	wgt_cookie_add_macs(&peer->cookie, (uint8_t *)&resp, sizeof(resp), now);
 	r = wgt_noise_begin_session(&peer->handshake, &peer->keypairs, now, &kp);
 	if (r) {
+		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
 		wgt_handshake_clear(peer);
 		return log_peer(WGT_LOG_WARN, peer, "cannot derive a session", r);
 	}
@@ -155,8 +178,10 @@ static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_SESSION_DERIVED);
 	r = wgt_device_send_to_peer(dev, peer, &resp, sizeof(resp));
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_TRAVERSAL);
-	if (!r)
+	if (!r) {
+		dev->hs.resp_sent++;
 		wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_SENT);
+	}
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_RESPONDED);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_RECEIVED);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_TRAVERSAL);
@@ -189,21 +214,27 @@ static void consume_response(struct wgt_device *dev, const struct wgt_ctrl_msg *
 	int r;
 
 	peer = peer_of_index(dev, le32toh(resp->receiver_index), false);
-	if (!peer)
+	if (!peer) {
+		dev->hs.failed[WGT_HS_FAIL_UNKNOWN_INDEX]++;
 		return;
+	}
 	r = wgt_noise_consume_response(&peer->handshake, resp);
-	if (r)
+	if (r) {
+		dev->hs.failed[fail_reason(dev, r)]++;
 		return log_peer(WGT_LOG_DEBUG, peer, "invalid handshake response", r);
+	}
 	wgt_peer_roam(peer, &msg->src, msg->local.sa.sa_family ? &msg->local : NULL, msg->ifindex);
 	wgt_audit_endpoint(peer);
 	wgt_peer_count_rx(peer, dev->n_workers, WGT_MSG_RESPONSE_LEN);
 	r = wgt_noise_begin_session(&peer->handshake, &peer->keypairs, now, &kp);
 	if (r) {
+		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
 		wgt_handshake_clear(peer);
 		return log_peer(WGT_LOG_WARN, peer, "cannot derive a session", r);
 	}
 	publish_keypair(peer, kp);
 	wgt_audit_session_up(peer, true);
+	dev->hs.completed_initiator++;
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_SESSION_DERIVED);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);
 	wgt_realtime(&peer->last_handshake);
@@ -219,9 +250,13 @@ static void consume_cookie(struct wgt_device *dev, const struct wgt_ctrl_msg *ms
 	struct wgt_peer *peer = peer_of_index(dev, le32toh(c->receiver_index), true);
 	int r;
 
-	if (!peer)
+	if (!peer) {
+		dev->hs.failed[WGT_HS_FAIL_UNKNOWN_INDEX]++;
 		return;
+	}
 	r = wgt_cookie_consume_reply(&peer->cookie, c, wgt_now_ns());
+	if (r)
+		dev->hs.failed[fail_reason(dev, r)]++;
 	log_peer(WGT_LOG_DEBUG, peer, r ? "invalid cookie reply" : "received cookie reply", r);
 }
 
@@ -236,14 +271,21 @@ void wgt_handshake_receive(struct wgt_device *dev, const struct wgt_ctrl_msg *ms
 	if (!dev->up)
 		return;
 	if (type == WGT_MSG_HANDSHAKE_COOKIE) {
+		dev->hs.cookie_received++;
 		consume_cookie(dev, msg);
 		return;
 	}
 	if (type != WGT_MSG_HANDSHAKE_INITIATION && type != WGT_MSG_HANDSHAKE_RESPONSE)
 		return;
+	if (type == WGT_MSG_HANDSHAKE_INITIATION)
+		dev->hs.init_received++;
+	else
+		dev->hs.resp_received++;
 	st = wgt_cookie_validate(&dev->checker, msg->data, msg->len, &msg->src, under_load, now);
-	if (st == WGT_COOKIE_INVALID_MAC)
+	if (st == WGT_COOKIE_INVALID_MAC) {
+		dev->hs.failed[WGT_HS_FAIL_BAD_MAC]++;
 		return;
+	}
 	if (under_load && st == WGT_COOKIE_VALID_MAC_NO_COOKIE) {
 		struct wgt_msg_cookie reply;
 
@@ -254,8 +296,10 @@ void wgt_handshake_receive(struct wgt_device *dev, const struct wgt_ctrl_msg *ms
 		}
 		return;
 	}
-	if (under_load && !wgt_ratelimiter_allow(dev->ratelimiter, &msg->src, now))
+	if (under_load && !wgt_ratelimiter_allow(dev->ratelimiter, &msg->src, now)) {
+		dev->hs.failed[WGT_HS_FAIL_RATE_LIMITED]++;
 		return;
+	}
 	if (type == WGT_MSG_HANDSHAKE_INITIATION)
 		consume_initiation(dev, msg);
 	else

@@ -21,6 +21,7 @@
 #include "gateway/busy_poll.h"
 #include "gateway/device.h"
 #include "gateway/privs.h"
+#include "gateway/metrics.h"
 
 #define EXIT_USAGE 2
 
@@ -35,6 +36,7 @@ struct options {
 	unsigned busy_poll_us;
 	unsigned nap_us;
 	const char *user;
+	struct wgt_metrics_config metrics;
 };
 
 static void usage(FILE *f)
@@ -61,10 +63,14 @@ static void usage(FILE *f)
 		"                       on its sockets (0..%d, 0: off; default %d)\n"
 		"      --user NAME      run as user NAME (and its groups) once the device is\n"
 		"                       open; CAP_NET_ADMIN is kept, every other privilege goes\n"
+		"      --metrics-listen ADDR:PORT  serve /metrics, /healthz and /readyz over HTTP\n"
+		"                       (ADDR:PORT, [IPV6]:PORT, or :PORT for every address)\n"
+		"      --metrics-peer-limit N  peers with series of their own (1..%u, default %u);\n"
+		"                       the others count only in sums\n"
 		"  -h, --help           this text\n"
 		"      --version        the version\n",
 		WGT_MAX_WORKERS, WGT_BUSY_POLL_MAX_US, WGT_BUSY_POLL_DEFAULT_US, WGT_NAP_MAX_US,
-		WGT_NAP_DEFAULT_US);
+		WGT_NAP_DEFAULT_US, WGT_METRICS_PEER_LIMIT_MAX, WGT_METRICS_PEER_LIMIT_DEFAULT);
 }
 
 /* One line on stderr and exit status 2, as for any bad argument. */
@@ -120,6 +126,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		OPT_THREADS = 256, OPT_VERSION, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_UAPI_DIR,
 		OPT_NO_TUN_OFFLOAD, OPT_NO_UDP_GSO, OPT_NO_UDP_GRO, OPT_BUSY_POLL, OPT_NAP,
 		OPT_USER,
+		OPT_METRICS_LISTEN, OPT_METRICS_PEER_LIMIT,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -133,6 +140,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "busy-poll-us", required_argument, NULL, OPT_BUSY_POLL },
 		{ "nap-us", required_argument, NULL, OPT_NAP },
 		{ "user", required_argument, NULL, OPT_USER },
+		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
+		{ "metrics-peer-limit", required_argument, NULL, OPT_METRICS_PEER_LIMIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -144,6 +153,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->n_workers = default_workers();
 	o->busy_poll_us = WGT_BUSY_POLL_DEFAULT_US;
 	o->nap_us = WGT_NAP_DEFAULT_US;
+	o->metrics.peer_limit = WGT_METRICS_PEER_LIMIT_DEFAULT;
 	o->log_level = WGT_LOG_INFO;
 	/* wireguard-go reads LOG_LEVEL (verbose, error, silent); honour the same names. */
 	if (env && !strcmp(env, "verbose"))
@@ -160,7 +170,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 			usage(stdout);
 			exit(0);
 		case OPT_VERSION:
+#ifdef WGT_TEST_HOOKS
+			printf("wgate v%s (test hooks)\n", WGT_VERSION);
+#else
 			printf("wgate v%s\n", WGT_VERSION);
+#endif
 			exit(0);
 		case OPT_THREADS:
 			o->n_workers = option_unsigned("--tun-threads", optarg, 1, WGT_MAX_WORKERS);
@@ -198,6 +212,19 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_USER:
 			o->user = optarg;
+			break;
+		case OPT_METRICS_LISTEN: {
+			union wgt_sockaddr a;
+
+			if (wgt_metrics_parse_listen(optarg, &a))
+				bad_usage("--metrics-listen: '%s' is not ADDR:PORT, [IPV6]:PORT or :PORT",
+					  optarg);
+			o->metrics.listen = optarg;
+			break;
+		}
+		case OPT_METRICS_PEER_LIMIT:
+			o->metrics.peer_limit = option_unsigned("--metrics-peer-limit", optarg, 1,
+								WGT_METRICS_PEER_LIMIT_MAX);
 			break;
 		case ':':
 			bad_usage("option '%s' needs an argument", argv[optind - 1]);
@@ -265,6 +292,7 @@ int main(int argc, char **argv)
 	struct wgt_device_config cfg = { 0 };
 	struct wgt_device *dev = NULL;
 	struct wgt_privs_user user;
+	struct wgt_metrics *metrics = NULL;
 	struct ev_loop *loop;
 	struct options o;
 	int notify_fd = -1;
@@ -317,6 +345,8 @@ int main(int argc, char **argv)
 		r = wgt_device_start(dev);
 	if (r)
 		goto fail;
+	if (o.metrics.listen && wgt_metrics_start(dev, &o.metrics, &metrics))
+		goto fail;
 	if (notify_fd >= 0) {
 		status = 0;
 		if (write(notify_fd, &status, 1) != 1)
@@ -325,6 +355,7 @@ int main(int argc, char **argv)
 		detach_stdio();
 	}
 	r = wgt_device_run(dev);
+	wgt_metrics_stop(metrics);
 	wgt_device_destroy(dev);
 	wgt_info("%s: stopped", o.ifname);
 	return r;

@@ -165,6 +165,8 @@ void wgt_peer_remove(struct wgt_peer *peer)
 			break;
 		}
 	}
+	if (dev->metrics_cursor == peer)
+		dev->metrics_cursor = peer->list_next;
 	if (peer->list_prev)
 		peer->list_prev->list_next = peer->list_next;
 	else

@@ -104,6 +104,30 @@ static void handle_cmds(struct wgt_worker *w)
 	}
 }
 
+/*
+ * Worker-owned. The worker goes to sleep: the time since the last mark was
+ * busy. A blocking sleep sets bit 0 of the heartbeat, so /healthz counts a
+ * worker waiting for work as alive however long it waits.
+ */
+static void idle_begin(struct wgt_worker *w, bool blocking)
+{
+	uint64_t now = wgt_now_ns();
+
+	wgt_worker_stat_inc(&w->stats.busy_ns, now - w->data->busy_mark);
+	if (blocking)
+		atomic_store_explicit(&w->stats.heartbeat, now | 1, memory_order_relaxed);
+}
+
+/* Worker-owned. Awake again: busy from now on, and a fresh heartbeat (bit 0 clear). */
+static void idle_end(struct wgt_worker *w, bool blocking)
+{
+	uint64_t now = wgt_now_ns();
+
+	w->data->busy_mark = now;
+	if (blocking)
+		atomic_store_explicit(&w->stats.heartbeat, now & ~1ULL, memory_order_relaxed);
+}
+
 /* The descriptors of a worker's poll(), and its bits for those thought readable. */
 enum { FD_TUN, FD_UDP4, FD_UDP6, FD_EFD, FD_COUNT };
 #define READY_ALL ((1U << FD_EFD) - 1)
@@ -124,11 +148,15 @@ static unsigned wait_ready(struct wgt_worker *w, bool block)
 	unsigned ready = 0;
 	uint64_t v;
 
-	if (block)
+	if (block) {
+		idle_begin(w, true);
 		wgt_qsbr_offline();
+	}
 	poll(p, FD_COUNT, block ? -1 : 0);
-	if (block)
+	if (block) {
 		wgt_qsbr_online();
+		idle_end(w, true);
+	}
 	if (p[FD_TUN].revents & (POLLERR | POLLHUP | POLLNVAL) && !wgt_tun_exists(w->dev->ifname))
 		wgt_worker_device_gone(w);
 	for (unsigned i = 0; i < FD_EFD; i++)
@@ -154,9 +182,11 @@ static unsigned nap(struct wgt_worker *w, uint64_t ns)
 	};
 	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000) };
 
+	idle_begin(w, false);
 	wgt_qsbr_offline();
 	ppoll(p, 2, &ts, NULL);
 	wgt_qsbr_online();
+	idle_end(w, false);
 	return wait_ready(w, false);
 }
 
@@ -196,6 +226,24 @@ static unsigned idle_wait(struct wgt_worker *w)
 	return wait_ready(w, true);
 }
 
+#ifdef WGT_TEST_HOOKS
+/*
+ * Worker-owned, test builds only: stalls while w->test_stall is set
+ * (gateway/metrics.c sets it from a trigger file), offline for QSBR so that
+ * the control thread goes on, and without a heartbeat, as a stuck worker.
+ */
+static void test_stall(struct wgt_worker *w)
+{
+	wgt_info("test hook: worker %u stalls", w->id);
+	wgt_qsbr_offline();
+	while (atomic_load_explicit(&w->test_stall, memory_order_relaxed) &&
+	       !wgt_ring_count(w->to_worker))
+		usleep(10000);
+	wgt_qsbr_online();
+	wgt_info("test hook: worker %u resumes", w->id);
+}
+#endif
+
 /*
  * The loop serves the descriptors it thinks readable and stops calling
  * the ones that came back empty, until poll() says otherwise: a busy TUN
@@ -211,6 +259,8 @@ static void *worker_main(void *arg)
 	unsigned ready = READY_ALL;
 
 	wgt_qsbr_register();
+	d->busy_mark = wgt_now_ns();
+	atomic_store_explicit(&w->stats.heartbeat, d->busy_mark & ~1ULL, memory_order_relaxed);
 	/* A nap lasts what it says: the default slack of 50 us would double it. */
 	if (w->dev->nap_ns)
 		prctl(PR_SET_TIMERSLACK, WGT_NAP_SLACK_NS);
@@ -224,16 +274,33 @@ static void *worker_main(void *arg)
 		}
 		if (d->stop)
 			break;
+#ifdef WGT_TEST_HOOKS
+		if (atomic_load_explicit(&w->test_stall, memory_order_relaxed))
+			test_stall(w);
+#endif
 		d->now = wgt_now_ns();
+		/* One store and one add per pass, on the worker's own stats lines. */
+		atomic_store_explicit(&w->stats.heartbeat, d->now & ~1ULL, memory_order_relaxed);
+		wgt_worker_stat_inc(&w->stats.busy_ns, d->now - d->busy_mark);
+		d->busy_mark = d->now;
 		if (ready & 1U << FD_TUN) {
-			did += wgt_send_from_tun(w, &drained);
+			unsigned n = wgt_send_from_tun(w, &drained);
+
+			if (n)
+				wgt_worker_stat_inc(&w->stats.tx_batches, 1);
+			did += n;
 			if (drained)
 				ready &= ~(1U << FD_TUN);
 		}
 		for (unsigned i = 0; i < 2; i++) {
+			unsigned n;
+
 			if (!(ready & 1U << (FD_UDP4 + i)))
 				continue;
-			did += wgt_receive_from_udp(w, w->udp_fd[i], &drained);
+			n = wgt_receive_from_udp(w, w->udp_fd[i], &drained);
+			if (n)
+				wgt_worker_stat_inc(&w->stats.rx_batches, n);
+			did += n;
 			if (drained)
 				ready &= ~(1U << (FD_UDP4 + i));
 		}

@@ -105,6 +105,7 @@ struct wgt_worker_data {
 	uint64_t flow_home[WORKER_FLOW_SLOTS]; /* TCP flow hash -> worker its ACKs go to, last use */
 
 	uint64_t now;
+	uint64_t busy_mark;                    /* monotonic ns since which the worker is busy */
 	struct wgt_busy_poll busy_poll;        /* whether to spin or nap before sleeping */
 	bool stop;
 	bool gso[2];                           /* UDP_SEGMENT still usable on udp_fd[0], [1] */

@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
 	gcc meson ninja-build pkg-config python3
-	libssl-dev libev-dev libjemalloc-dev check liburcu-dev libmnl-dev libcap-ng-dev
+	libssl-dev libev-dev libjemalloc-dev check liburcu-dev libmnl-dev libcap-ng-dev libmicrohttpd-dev
 	clang libclang-rt-14-dev
 	wireguard-go wireguard-tools iproute2 iputils-ping iperf3 libcap2-bin util-linux
+	prometheus curl
 )
 
 install_missing() {
@@ -49,7 +50,7 @@ rc=0
 logs=()
 
 # 1. The normal build, warnings as errors: every suite.
-setup_build build -Dwerror=true -Dbuildtype=debugoptimized
+setup_build build -Dwerror=true -Dbuildtype=debugoptimized -Dtest_hooks=true
 meson test -C build --print-errorlogs || rc=1
 logs+=(build/meson-logs/testlog.json)
 
@@ -63,7 +64,7 @@ logs+=(build-asan/meson-logs/testlog.json)
 # 3. The threaded code under ThreadSanitizer: the unit suites and the
 #    end-to-end suite, whose scripts fail on any TSan report in a daemon log.
 setup_build build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false \
-	-Dbuildtype=debugoptimized -Dfuzzers=disabled
+	-Dbuildtype=debugoptimized -Dfuzzers=disabled -Dtest_hooks=true
 # The single-threaded differential cases add nothing under TSan and are slow there.
 TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" CK_FORK=no WGT_E2E_TSAN=1 \
 	CK_EXCLUDE_CASES=random,differential \
