@@ -40,6 +40,12 @@ struct mbuf {
 	bool failed;
 };
 
+/* An answer's body: text buffers sent one after the other (an iovec, never joined). */
+struct body {
+	unsigned n;
+	struct mbuf part[];
+};
+
 enum req_kind { REQ_METRICS, REQ_READYZ };
 
 /* A request handed from a connection thread to the control thread (under m->mu). */
@@ -49,8 +55,7 @@ struct request {
 	bool done;          /* the control thread answered: status and body are set */
 	bool abandoned;     /* the waiter gave up: whoever holds it last frees it */
 	unsigned status;
-	char *body;
-	size_t len;
+	struct body *body;  /* NULL: none */
 };
 
 /* The per-peer metric families, rendered side by side and joined at the end. */
@@ -178,6 +183,41 @@ static void mb_free(struct mbuf *b)
 {
 	free(b->p);
 	memset(b, 0, sizeof(*b));
+}
+
+static void body_free(void *arg)
+{
+	struct body *b = arg;
+
+	if (!b)
+		return;
+	for (unsigned i = 0; i < b->n; i++)
+		mb_free(&b->part[i]);
+	free(b);
+}
+
+/* A body of n parts moved out of src (which is left empty), or NULL on failure. */
+static struct body *body_take(struct mbuf *const *src, unsigned n)
+{
+	struct body *b = malloc(sizeof(*b) + n * sizeof(b->part[0]));
+	bool failed = false;
+
+	for (unsigned i = 0; i < n; i++)
+		failed |= src[i]->failed;
+	if (b) {
+		b->n = n;
+		for (unsigned i = 0; i < n; i++) {
+			b->part[i] = *src[i];
+			memset(src[i], 0, sizeof(*src[i]));
+		}
+	}
+	if (!b || failed) {
+		body_free(b);
+		for (unsigned i = 0; i < n; i++)
+			mb_free(src[i]);
+		return NULL;
+	}
+	return b;
 }
 
 static void mb_family(struct mbuf *b, const char *name, const char *type, const char *help)
@@ -602,17 +642,16 @@ static void render_tail(struct wgt_metrics *m, struct mbuf *b)
 }
 
 /* Control thread. Hands a finished request back to its waiter (or frees an abandoned one). */
-static void complete(struct wgt_metrics *m, struct request *req, unsigned status, char *body,
-		     size_t len)
+static void complete(struct wgt_metrics *m, struct request *req, unsigned status,
+		     struct body *body)
 {
 	pthread_mutex_lock(&m->mu);
 	if (req->abandoned) {
-		free(body);
+		body_free(body);
 		free(req);
 	} else {
-		req->status = status;
+		req->status = body ? status : 500;
 		req->body = body;
-		req->len = len;
 		req->done = true;
 		pthread_cond_broadcast(&m->cond);
 	}
@@ -622,35 +661,21 @@ static void complete(struct wgt_metrics *m, struct request *req, unsigned status
 static void render_finish(struct wgt_metrics *m)
 {
 	struct render *r = &m->r;
-	struct mbuf out = { 0 };
-	bool failed = r->scratch.failed;
+	struct mbuf *parts[1 + FAM_COUNT];
+	struct body *body;
 
 	render_tail(m, &r->head);
+	parts[0] = &r->head;
 	for (unsigned i = 0; i < FAM_COUNT; i++)
-		failed |= r->fam[i].failed;
-	failed |= r->head.failed;
-	if (!failed) {
-		/* The head is moved, not copied; the families follow it. */
-		out = r->head;
-		memset(&r->head, 0, sizeof(r->head));
-		for (unsigned i = 0; i < FAM_COUNT; i++)
-			mb_put(&out, r->fam[i].p, r->fam[i].len);
-		failed = out.failed;
-	}
+		parts[1 + i] = &r->fam[i];
+	body = body_take(parts, 1 + FAM_COUNT);
+	mb_free(&r->scratch);
 	m->last_render_ns = wgt_now_ns() - r->start;
 	wgt_dbg("metrics: %zu peers (%zu with series) in %.3f ms", r->seen, r->rendered,
 		(double)m->last_render_ns / 1e6);
-	for (unsigned i = 0; i < FAM_COUNT; i++)
-		mb_free(&r->fam[i]);
-	mb_free(&r->scratch);
-	mb_free(&r->head);
-	if (failed) {
-		mb_free(&out);
+	if (!body)
 		wgt_warn("metrics: out of memory while rendering");
-		complete(m, r->req, 500, NULL, 0);
-	} else {
-		complete(m, r->req, 200, out.p, out.len);
-	}
+	complete(m, r->req, 200, body);
 	r->req = NULL;
 	m->active = NULL;
 }
@@ -658,7 +683,7 @@ static void render_finish(struct wgt_metrics *m)
 static void readyz(struct wgt_metrics *m, struct request *req)
 {
 	struct wgt_device *dev = m->dev;
-	struct mbuf b = { 0 };
+	struct mbuf b = { 0 }, *parts[1] = { &b };
 	bool ready = dev->up && dev->identity.has_identity && dev->listen_port;
 
 	if (ready) {
@@ -673,12 +698,7 @@ static void readyz(struct wgt_metrics *m, struct request *req)
 			mb_puts(&b, " no bound UDP port;");
 		mb_puts(&b, "\n");
 	}
-	if (b.failed) {
-		mb_free(&b);
-		complete(m, req, 500, NULL, 0);
-		return;
-	}
-	complete(m, req, ready ? 200 : 503, b.p, b.len);
+	complete(m, req, ready ? 200 : 503, body_take(parts, 1));
 }
 
 /* Control thread: takes the next queued request, if idle. */
@@ -688,7 +708,12 @@ static void next_request(struct wgt_metrics *m)
 
 	while (!m->active) {
 		pthread_mutex_lock(&m->mu);
-		req = m->queue;
+		/* A request its waiter gave up on is not worth a render. */
+		while ((req = m->queue) && req->abandoned) {
+			m->queue = req->next;
+			m->queued--;
+			free(req);
+		}
 		if (req) {
 			m->queue = req->next;
 			m->queued--;
@@ -772,12 +797,19 @@ static void heartbeat_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- HTTP, connection threads ---- */
 
-/* Any thread. The threads that showed no progress for WGT_METRICS_STUCK_NS, or "" for none. */
-static void health(struct wgt_metrics *m, struct mbuf *b)
+/*
+ * Any thread. "ok", or "stuck:" and the threads that showed no progress for
+ * WGT_METRICS_STUCK_NS. Returns true when all are alive.
+ */
+static bool health(struct wgt_metrics *m, struct mbuf *b)
 {
+	size_t start;
+
 	uint64_t now = wgt_now_ns();
 	uint64_t hb = atomic_load_explicit(&m->ctrl_heartbeat, memory_order_relaxed);
 
+	mb_puts(b, "stuck:");
+	start = b->len;
 	if (now - hb > WGT_METRICS_STUCK_NS)
 		mb_printf(b, " control thread (no progress for %.1f s);", (double)(now - hb) / 1e9);
 	for (unsigned i = 0; i < m->dev->n_workers; i++) {
@@ -787,23 +819,41 @@ static void health(struct wgt_metrics *m, struct mbuf *b)
 			mb_printf(b, " worker %u (no progress for %.1f s);", i,
 				  (double)(now - hb) / 1e9);
 	}
+	if (b->len == start) {
+		b->len = 0;
+		mb_puts(b, "ok\n");
+		return true;
+	}
+	mb_puts(b, "\n");
+	return false;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+/* Connection thread. Sends body (which the response then owns) with status. */
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, struct body *body,
 			     const char *type)
 {
+	struct MHD_IoVec iov[1 + FAM_COUNT];
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	unsigned n = 0;
 
 	if (!body) {
+		/* Out of memory for the text: the status alone. */
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	} else {
-		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 		if (!resp)
-			free(body);
+			return MHD_NO;
+		ret = MHD_queue_response(c, status == 200 ? 500 : status, resp);
+		MHD_destroy_response(resp);
+		return ret;
 	}
-	if (!resp)
+	for (unsigned i = 0; body && i < body->n && n < 1 + FAM_COUNT; i++)
+		if (body->part[i].len)
+			iov[n++] = (struct MHD_IoVec){ body->part[i].p, body->part[i].len };
+	resp = MHD_create_response_from_iovec(iov, n, body_free, body);
+	if (!resp) {
+		body_free(body);
 		return MHD_NO;
+	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
@@ -812,9 +862,10 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, char *bo
 
 static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *text)
 {
-	char *copy = strdup(text);
+	struct mbuf b = { 0 }, *parts[1] = { &b };
 
-	return reply(c, status, copy, copy ? strlen(copy) : 0, "text/plain; charset=utf-8");
+	mb_puts(&b, text);
+	return reply(c, status, body_take(parts, 1), "text/plain; charset=utf-8");
 }
 
 /* Connection thread. Queues a request for the control thread and waits for its answer. */
@@ -824,9 +875,8 @@ static enum MHD_Result ask_control(struct wgt_metrics *m, struct MHD_Connection 
 	struct request *req = calloc(1, sizeof(*req));
 	struct timespec deadline;
 	struct request **pp;
+	struct body *body;
 	unsigned status;
-	char *body;
-	size_t len;
 
 	if (!req)
 		return reply_text(c, 500, "out of memory\n");
@@ -857,12 +907,11 @@ static enum MHD_Result ask_control(struct wgt_metrics *m, struct MHD_Connection 
 	pthread_mutex_unlock(&m->mu);
 	status = req->status;
 	body = req->body;
-	len = req->len;
 	free(req);
-	if (kind == REQ_METRICS && status == 200)
-		return reply(c, status, body, len, CONTENT_TYPE);
-	return body ? reply(c, status, body, len, "text/plain; charset=utf-8") :
-		      reply_text(c, status, "internal error\n");
+	if (!body)
+		return reply_text(c, status, status == 503 ? "stopping\n" : "out of memory\n");
+	return reply(c, status, body,
+		     kind == REQ_METRICS && status == 200 ? CONTENT_TYPE : "text/plain; charset=utf-8");
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -878,27 +927,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (!strcmp(url, "/readyz"))
 		return ask_control(m, c, REQ_READYZ);
 	if (!strcmp(url, "/healthz")) {
-		struct mbuf b = { 0 };
+		struct mbuf b = { 0 }, *parts[1] = { &b };
+		bool ok = health(m, &b);
 
-		health(m, &b);
-		if (b.failed) {
-			mb_free(&b);
-			return reply_text(c, 500, "out of memory\n");
-		}
-		if (!b.len)
-			return reply_text(c, 200, "ok\n");
-		mb_puts(&b, "\n");
-		{
-			char *text;
-			enum MHD_Result r;
-
-			if (asprintf(&text, "stuck:%s", b.p) < 0)
-				text = NULL;
-			mb_free(&b);
-			r = text ? reply_text(c, 503, text) : reply_text(c, 500, "out of memory\n");
-			free(text);
-			return r;
-		}
+		return reply(c, ok ? 200 : 503, body_take(parts, 1), "text/plain; charset=utf-8");
 	}
 	return reply_text(c, 404, "not found: /metrics, /healthz and /readyz are\n");
 }
