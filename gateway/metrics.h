@@ -40,7 +40,7 @@ struct wgt_metrics_config {
 	unsigned peer_limit;       /* peers with series of their own; the rest only in sums */
 };
 
-/* Any thread. Parses --metrics-listen; ":PORT" gives AF_UNSPEC with the port. Returns 0 or -EINVAL. */
+/* Any thread. Parses --metrics-listen (":PORT": AF_UNSPEC and the port). Returns 0 or -EINVAL. */
 int wgt_metrics_parse_listen(const char *s, union wgt_sockaddr *ret);
 /* Control thread, before the loop runs. Starts listening. Returns 0 or -errno (logged). */
 int wgt_metrics_start(struct wgt_device *dev, const struct wgt_metrics_config *cfg,
