@@ -3,7 +3,9 @@
 # wgate's HTTP endpoint (--metrics-listen): a real Prometheus server scrapes /metrics
 # every second while traffic runs through the tunnel to Debian's wireguard-go, and its
 # query API must give each peer's byte counters exactly as `wg show transfer` does once
-# the traffic stopped; `promtool check metrics` finds nothing to say; /readyz is 503
+# the traffic stopped; handshake counters move (sent, received, completed, and failed
+# for a bad MAC when forged initiations arrive); `promtool check metrics` finds nothing
+# to say; /readyz is 503
 # before the private key is set and 200 after; /healthz is 200, then 503 naming the
 # worker a test hook stalls (test builds, -Dtest_hooks=true), then 200 again; a
 # --metrics-peer-limit leaves peers out of the per-peer series and says how many.
@@ -144,10 +146,28 @@ rx_b=$(in_ns "$NS_A" wg show "$IF_A" transfer | awk -v k="$(cat "$E2E_TMP/b.pub"
 [ "$rx_b" -gt 1000000 ] || e2e_fail "peer b received only $rx_b bytes: the traffic did not run"
 e2e_pass p "Prometheus's query API gives both peers' byte counters as wg show transfer ($rx_b bytes from b)"
 
+# (f) Failed handshakes by reason: three initiations with random MACs from B's side.
+in_ns "$NS_B" python3 - "$E2E_UNDER4_A" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(3):
+    s.sendto(b"\x01\x00\x00\x00" + os.urandom(144), (sys.argv[1], 51820))
+PY
+metric_is() {
+	in_ns "$NS_A" curl -s "http://$METRICS/metrics" | grep -qx "$1"
+}
+wait_for "3 handshakes failed for a bad MAC" 5 metric_is 'wgate_handshakes_failed_total{reason="bad_mac"} 3'
+e2e_pass f "wgate_handshakes_failed_total{reason=\"bad_mac\"} counts 3 forged initiations"
+
 # (l) promtool lints the exposition: nothing to say.
 in_ns "$NS_A" curl -s "http://$METRICS/metrics" >"$E2E_TMP/metrics.txt"
-grep -q '^wgate_handshakes_completed_total{role="initiator"} [1-9]' "$E2E_TMP/metrics.txt" ||
-	e2e_fail "no completed handshake counted: $(grep handshakes_completed "$E2E_TMP/metrics.txt")"
+for want in 'wgate_handshakes_completed_total{role="initiator"} [1-9]' \
+	'wgate_handshakes_sent_total{message="initiation"} [1-9]' \
+	'wgate_handshakes_received_total{message="response"} [1-9]' \
+	'wgate_peers_with_session 1' 'wgate_peers 2' \
+	'wgate_worker_batches_total{worker="[01]",direction="rx"} [1-9]'; do
+	grep -q "^$want" "$E2E_TMP/metrics.txt" || e2e_fail "no line '$want' in /metrics"
+done
 lint=$(promtool check metrics <"$E2E_TMP/metrics.txt" 2>&1) || e2e_fail "promtool check metrics: $lint"
 [ -z "$lint" ] || e2e_fail "promtool check metrics: $lint"
 e2e_pass l "promtool check metrics: nothing to report ($(wc -l <"$E2E_TMP/metrics.txt") lines)"
