@@ -5,10 +5,10 @@
 # query API must give each peer's byte counters exactly as `wg show transfer` does once
 # the traffic stopped; handshake counters move (sent, received, completed, and failed
 # for a bad MAC when forged initiations arrive); `promtool check metrics` finds nothing
-# to say; /readyz is 503
-# before the private key is set and 200 after; /healthz is 200, then 503 naming the
-# worker a test hook stalls (test builds, -Dtest_hooks=true), then 200 again; a
-# --metrics-peer-limit leaves peers out of the per-peer series and says how many.
+# to say; /readyz is 503 before the private key is set and 200 after; /healthz is 200,
+# then 503 naming the worker a test hook stalls (test builds, -Dtest_hooks=true), then
+# 200 again; a --metrics-peer-limit leaves peers out of the per-peer series and says how
+# many. About 14 s.
 #
 # Usage: metrics.sh WGATE WIREGUARD_GO
 # Exits 0 when every check passed, 1 on the first failed one, 77 (skip) when not root
