@@ -337,15 +337,15 @@ int main(int argc, char **argv)
 	cfg.busy_poll_us = o.busy_poll_us;
 	cfg.nap_us = o.nap_us;
 	r = wgt_device_create(loop, &cfg, &dev);
-	if (r)
+	if (r || (o.metrics.listen && wgt_metrics_create(dev, &o.metrics, &metrics)))
 		goto fail;
 	/* Every descriptor that needs privileges is open, and no other thread runs yet. */
 	r = wgt_privs_drop(o.user ? &user : NULL, dev->listen_port);
 	if (!r)
 		r = wgt_device_start(dev);
+	if (!r && metrics)
+		r = wgt_metrics_start(metrics);
 	if (r)
-		goto fail;
-	if (o.metrics.listen && wgt_metrics_start(dev, &o.metrics, &metrics))
 		goto fail;
 	if (notify_fd >= 0) {
 		status = 0;
@@ -360,6 +360,7 @@ int main(int argc, char **argv)
 	wgt_info("%s: stopped", o.ifname);
 	return r;
 fail:
+	wgt_metrics_stop(metrics);
 	wgt_device_destroy(dev);
 	if (notify_fd >= 0) {
 		status = 1;

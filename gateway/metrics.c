@@ -4,11 +4,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +42,8 @@ struct request {
 
 struct wgt_metrics {
 	struct wgt_device *dev;
+	const char *listen;         /* as given, for messages */
+	int fd;                     /* the listening socket until the server takes it */
 	struct MHD_Daemon *mhd;
 	ev_async async;
 	ev_timer chunk;             /* 0 s: the next chunk of a render */
@@ -377,43 +381,51 @@ int wgt_metrics_parse_listen(const char *s, union wgt_sockaddr *ret)
 	return 0;
 }
 
-static struct MHD_Daemon *listen_on(struct wgt_metrics *m, const union wgt_sockaddr *a)
+/* Control thread. A listening TCP socket on a (":PORT": IPv6 dual stack, else IPv4). */
+static int open_listener(const union wgt_sockaddr *a, int *ret_fd)
 {
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
-	uint16_t port = ntohs(a->in4.sin_port);
-	struct MHD_Daemon *d;
+	union wgt_sockaddr any;
+	int one = 1, zero = 0, fd, r;
 
 	if (a->sa.sa_family == AF_UNSPEC) {
-		/* Every address: dual stack, or IPv4 alone where IPv6 is absent. */
-		d = MHD_start_daemon(flags | MHD_USE_DUAL_STACK, port, NULL, NULL, handle, m,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-				     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
-		if (d)
-			return d;
-		return MHD_start_daemon(flags, port, NULL, NULL, handle, m,
-					MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-					MHD_OPTION_CONNECTION_TIMEOUT,
-					(unsigned)CONNECTION_TIMEOUT_S,
-					MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
+		memset(&any, 0, sizeof(any));
+		any.in6.sin6_family = AF_INET6;
+		any.in6.sin6_port = a->in4.sin_port;
+		any.in6.sin6_addr = in6addr_any;
+		r = open_listener(&any, ret_fd);
+		if (r != -EAFNOSUPPORT && r != -EADDRNOTAVAIL)
+			return r;
+		/* No IPv6 here: every IPv4 address. */
+		memset(&any, 0, sizeof(any));
+		any.in4.sin_family = AF_INET;
+		any.in4.sin_port = a->in4.sin_port;
+		return open_listener(&any, ret_fd);
 	}
-	if (a->sa.sa_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	return MHD_start_daemon(flags, port, NULL, NULL, handle, m,
-				MHD_OPTION_SOCK_ADDR, &a->sa,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
+	fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (a->sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr) &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) == -1) ||
+	    bind(fd, &a->sa, wgt_sockaddr_len(a)) == -1 || listen(fd, 64) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
 }
 
-/* Control thread, before the loop runs. */
-int wgt_metrics_start(struct wgt_device *dev, const struct wgt_metrics_config *cfg,
-		      struct wgt_metrics **ret)
+/*
+ * Control thread, before privileges are dropped (a port below 1024 needs
+ * them) and while no other thread runs: binds the socket, starts no thread.
+ */
+int wgt_metrics_create(struct wgt_device *dev, const struct wgt_metrics_config *cfg,
+		       struct wgt_metrics **ret)
 {
 	struct wgt_metrics *m;
 	union wgt_sockaddr a;
 	pthread_condattr_t ca;
-	sigset_t all, old;
 	int r;
 
 	r = wgt_metrics_parse_listen(cfg->listen, &a);
@@ -425,6 +437,8 @@ int wgt_metrics_start(struct wgt_device *dev, const struct wgt_metrics_config *c
 	if (!m)
 		return -ENOMEM;
 	m->dev = dev;
+	m->fd = -1;
+	m->listen = cfg->listen;
 	m->r.dev = dev;
 	m->r.peer_limit = cfg->peer_limit;
 	pthread_mutex_init(&m->mu, NULL);
@@ -444,23 +458,46 @@ int wgt_metrics_start(struct wgt_device *dev, const struct wgt_metrics_config *c
 	ev_timer_init(&m->chunk, chunk_cb, 0., 0.);
 	ev_timer_init(&m->heartbeat, heartbeat_cb, 1., 1.);
 	ev_timer_start(dev->loop, &m->heartbeat);
-
-	/* The server's threads take no signals: they all go to the control thread's loop. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	errno = 0;
-	m->mhd = listen_on(m, &a);
-	r = errno ? -errno : -EADDRNOTAVAIL;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!m->mhd) {
+	r = open_listener(&a, &m->fd);
+	if (r) {
 		wgt_err("cannot listen for metrics on %s: %s", cfg->listen, strerror(-r));
 		wgt_metrics_stop(m);
 		return r;
 	}
-	wgt_info("%s: metrics on http://%s/metrics (and /healthz, /readyz), series for up to %u peers",
-		 dev->ifname, cfg->listen, m->r.peer_limit);
 	dev->metrics = m;
 	*ret = m;
+	return 0;
+}
+
+/* Control thread, once the workers run: the server's threads start serving. Returns 0 or -errno. */
+int wgt_metrics_start(struct wgt_metrics *m)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+	union wgt_sockaddr a;
+	socklen_t len = sizeof(a);
+	sigset_t all, old;
+	int r;
+
+	if (getsockname(m->fd, &a.sa, &len) == 0 && a.sa.sa_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* The server's threads take no signals: they all go to the control thread's loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	errno = 0;
+	m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, m,
+				  MHD_OPTION_LISTEN_SOCKET, m->fd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+				  MHD_OPTION_END);
+	r = errno ? -errno : -ENOMEM;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!m->mhd) {
+		wgt_err("cannot start the metrics server on %s: %s", m->listen, strerror(-r));
+		return r;
+	}
+	m->fd = -1;   /* the server's now, closed by MHD_stop_daemon() */
+	wgt_info("%s: metrics on http://%s/metrics (and /healthz, /readyz), series for up to %u peers",
+		 m->dev->ifname, m->listen, m->r.peer_limit);
 	return 0;
 }
 
@@ -495,6 +532,8 @@ void wgt_metrics_stop(struct wgt_metrics *m)
 	pthread_mutex_unlock(&m->mu);
 	if (m->mhd)
 		MHD_stop_daemon(m->mhd);
+	if (m->fd >= 0)
+		close(m->fd);
 	wgt_metrics_render_discard(&m->r);
 	ev_async_stop(m->dev->loop, &m->async);
 	ev_timer_stop(m->dev->loop, &m->chunk);

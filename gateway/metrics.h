@@ -42,10 +42,15 @@ struct wgt_metrics_config {
 
 /* Any thread. Parses --metrics-listen (":PORT": AF_UNSPEC and the port). Returns 0 or -EINVAL. */
 int wgt_metrics_parse_listen(const char *s, union wgt_sockaddr *ret);
-/* Control thread, before the loop runs. Starts listening. Returns 0 or -errno (logged). */
-int wgt_metrics_start(struct wgt_device *dev, const struct wgt_metrics_config *cfg,
-		      struct wgt_metrics **ret);
-/* Control thread. Stops the server and answers waiting requests; accepts NULL. */
+/*
+ * Control thread, before privileges are dropped and while no other thread
+ * runs: binds the listening socket (errors logged). Returns 0 or -errno.
+ */
+int wgt_metrics_create(struct wgt_device *dev, const struct wgt_metrics_config *cfg,
+		       struct wgt_metrics **ret);
+/* Control thread, once the workers run: starts the server's threads. 0 or -errno (logged). */
+int wgt_metrics_start(struct wgt_metrics *m);
+/* Control thread. Stops the server, answers waiting requests, frees; accepts NULL. */
 void wgt_metrics_stop(struct wgt_metrics *m);
 
 #endif
