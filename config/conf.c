@@ -112,8 +112,12 @@ static void warn_at(struct parser *p, unsigned line, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (++p->n_warnings > MAX_WARNINGS)
+	if (++p->n_warnings > MAX_WARNINGS) {
+		if (p->n_warnings == MAX_WARNINGS + 1)
+			say(p, WGT_CONF_WARNING, line, "more than %u warnings; the rest are not shown",
+			    MAX_WARNINGS);
 		return;
+	}
 	va_start(ap, fmt);
 	vsay(p, WGT_CONF_WARNING, line, fmt, ap);
 	va_end(ap);
@@ -191,7 +195,14 @@ static bool read_key_file(struct parser *p, const char *what, const char *v, siz
 		error_here(p, "%s: path longer than %u bytes", what, PATH_MAX - 1);
 		return false;
 	}
-	if (wgt_conf_read_key_file(path, key, why, sizeof(why))) {
+	/* A key pasted in place of the file name must not reach a message as a path. */
+	if (wgt_conf_key_from_base64(key, v, len)) {
+		explicit_bzero(key, WGT_UAPI_KEY_LEN);
+		error_here(p, "%s: this is a key, not a file name (use %.*s)", what,
+			   (int)(strlen(what) - 4), what);
+		return false;
+	}
+	if (wgt_conf_read_key_file(path, wgt_conf_has_key_run(v, len), key, why, sizeof(why))) {
 		error_here(p, "%s", why);
 		return false;
 	}

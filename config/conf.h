@@ -94,6 +94,7 @@ enum wgt_conf_severity {
 typedef void (*wgt_conf_report_fn)(void *arg, enum wgt_conf_severity sev, const char *msg);
 
 /*
+ * Any thread (no shared state; `report` is called on the caller's thread).
  * Parses the file at `path` (and the key files it names, relative paths
  * taken from the file's directory). Every warning and error is handed to
  * `report` (NULL: dropped) as "PATH:LINE: problem". Returns 0 and the

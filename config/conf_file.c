@@ -32,9 +32,10 @@ static bool is_key_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-int wgt_conf_read_key_file(const char *path, uint8_t key[32], char *why, size_t why_len)
+int wgt_conf_read_key_file(const char *path, bool hide_path, uint8_t key[32], char *why,
+			   size_t why_len)
 {
-	const char *shown = shown_path(path);
+	const char *shown = hide_path ? "(path not shown: it looks like a key)" : shown_path(path);
 	char buf[KEY_FILE_MAX + 1];
 	const char *s, *e;
 	char ebuf[64];

@@ -33,9 +33,18 @@ int wgt_conf_parse(const char *name, const char *dir, const char *text, size_t l
  * file that neither group nor others may read or write (as ssh insists for
  * a private key), holding one base64 key and whitespace. Returns 0, or
  * -errno and what is wrong in `why` ("key file PATH is ..."), never quoting
- * the contents. The bytes read are wiped on every path.
+ * the contents, nor the path when hide_path. The bytes read are wiped on
+ * every path.
  */
-int wgt_conf_read_key_file(const char *path, uint8_t key[32], char *why, size_t why_len);
+int wgt_conf_read_key_file(const char *path, bool hide_path, uint8_t key[32], char *why,
+			   size_t why_len);
+
+/*
+ * A piece of a key, never to be quoted: 16 or more of [A-Za-z0-9+=] in a
+ * row with lower and upper case letters and digits ('/' ends a run, so a
+ * path's directories do not add up). File names rarely look so.
+ */
+bool wgt_conf_has_key_run(const char *v, size_t len);
 
 /*
  * A key as `wg genkey` writes it: 44 characters, the last one '=', and the

@@ -54,6 +54,32 @@ bool wgt_conf_key_from_base64(uint8_t key[32], const char *v, size_t len)
 	return true;
 }
 
+bool wgt_conf_has_key_run(const char *v, size_t len)
+{
+	unsigned seen = 0;
+	size_t i, run = 0;
+
+	for (i = 0; i <= len; i++) {
+		char c = i < len ? v[i] : '\0';
+
+		if (c >= 'a' && c <= 'z')
+			seen |= 1;
+		else if (c >= 'A' && c <= 'Z')
+			seen |= 2;
+		else if (c >= '0' && c <= '9')
+			seen |= 4;
+		else if (c != '+' && c != '=') {
+			if (run >= 16 && seen == 7)
+				return true;
+			run = 0;
+			seen = 0;
+			continue;
+		}
+		run++;
+	}
+	return false;
+}
+
 int wgt_conf_parse_uint(const char *v, size_t len, uint64_t max, uint64_t *ret)
 {
 	uint64_t n = 0;

@@ -412,6 +412,18 @@ START_TEST(test_value_details)
 }
 END_TEST
 
+START_TEST(test_key_run)
+{
+	ck_assert(wgt_conf_has_key_run(K1, 44));
+	ck_assert(wgt_conf_has_key_run("x/" K4 + 24, 22));
+	ck_assert(!wgt_conf_has_key_run("/etc/wireguard/keys/server/private.key", 38));
+	ck_assert(!wgt_conf_has_key_run("abcdefghijklmnopqrstuvwxyzABCDEF", 32));
+	ck_assert(!wgt_conf_has_key_run("..2024_01_01_12_00_00.123456789", 31));
+	ck_assert(!wgt_conf_has_key_run("aB3aB3aB3aB3aB3", 15));
+	ck_assert(wgt_conf_has_key_run("aB3aB3aB3aB3aB3a", 16));
+}
+END_TEST
+
 START_TEST(test_base64)
 {
 	uint8_t key[32];
@@ -536,6 +548,12 @@ static const struct {
 	{ "[Interface]\nPrivateKeyFile =\n", "t.conf:2: PrivateKeyFile: empty path" },
 	{ "[Interface]\nPrivateKeyFile = k\n", "t.conf:2: cannot open key file /nonexistent-dir/k: No such file or directory" },
 	{ "[Interface]\nPrivateKeyFile = /dev/null\n", "t.conf:2: key file /dev/null is not a regular file" },
+	{ "[Interface]\nPrivateKeyFile = " K1 "\n", "t.conf:2: PrivateKeyFile: this is a key, not a file name (use PrivateKey)" },
+	{ "[Peer]\nPublicKey = " K2 "\nPresharedKeyFile = " K3 "\n", "t.conf:3: PresharedKeyFile: this is a key, not a file name (use PresharedKey)" },
+	{ "[Interface]\nPrivateKeyFile = /etc/mB8rMRsXYR1XhCbrIIfS\n",
+	  "t.conf:2: cannot open key file (path not shown: it looks like a key): No such file or directory" },
+	{ "[Interface]\nPrivateKeyFile = /etc/wireguard/keys/server/private.key\n",
+	  "t.conf:2: cannot open key file /etc/wireguard/keys/server/private.key: No such file or directory" },
 };
 
 START_TEST(test_rejects)
@@ -613,6 +631,16 @@ START_TEST(test_too_many_errors)
 	ck_assert_uint_eq(m.n, 101);
 	ck_assert_str_eq(m.text[99], "t.conf:101: unknown key 'Nope' in [Interface]");
 	ck_assert_str_eq(m.text[100], "t.conf:102: more than 100 errors; not reading further");
+	msgs_free(&m);
+	/* Warnings: 100, one line saying so, and a valid file all the same. */
+	n = (size_t)sprintf(text, "[Interface]\n");
+	for (i = 0; i < 200; i++)
+		n += (size_t)sprintf(text + n, "DNS = %zu\n", i);
+	r = wgt_conf_parse_text("t.conf", NULL, text, n, collect, &m, &conf);
+	ck_assert_int_eq(r, 0);
+	wgt_conf_free(conf);
+	ck_assert_uint_eq(m.n, 101);
+	ck_assert_str_eq(m.text[100], "t.conf:102: more than 100 warnings; the rest are not shown");
 	msgs_free(&m);
 	free(text);
 }
@@ -993,6 +1021,7 @@ static Suite *conf_suite(void)
 	tcase_add_loop_test(text, test_accepts, 0, sizeof(accepts) / sizeof(accepts[0]));
 	tcase_add_test(text, test_value_details);
 	tcase_add_test(text, test_base64);
+	tcase_add_test(text, test_key_run);
 	tcase_add_loop_test(text, test_rejects, 0, sizeof(rejects) / sizeof(rejects[0]));
 	tcase_add_test(text, test_collects_all);
 	tcase_add_test(text, test_lines);
