@@ -181,18 +181,11 @@ static bool read_key_file(struct parser *p, const char *what, const char *v, siz
 			  uint8_t key[WGT_UAPI_KEY_LEN])
 {
 	char path[PATH_MAX], why[MSG_LEN];
+	bool ok = false;
 	int r;
 
 	if (!len) {
 		error_here(p, "%s: empty path", what);
-		return false;
-	}
-	if (v[0] == '/')
-		r = snprintf(path, sizeof(path), "%.*s", (int)len, v);
-	else
-		r = snprintf(path, sizeof(path), "%s/%.*s", p->dir, (int)len, v);
-	if (r < 0 || (size_t)r >= sizeof(path)) {
-		error_here(p, "%s: path longer than %u bytes", what, PATH_MAX - 1);
 		return false;
 	}
 	/* A key pasted in place of the file name must not reach a message as a path. */
@@ -202,11 +195,19 @@ static bool read_key_file(struct parser *p, const char *what, const char *v, siz
 			   (int)(strlen(what) - 4), what);
 		return false;
 	}
-	if (wgt_conf_read_key_file(path, wgt_conf_has_key_run(v, len), key, why, sizeof(why))) {
+	if (v[0] == '/')
+		r = snprintf(path, sizeof(path), "%.*s", (int)len, v);
+	else
+		r = snprintf(path, sizeof(path), "%s/%.*s", p->dir, (int)len, v);
+	if (r < 0 || (size_t)r >= sizeof(path))
+		error_here(p, "%s: path longer than %u bytes", what, PATH_MAX - 1);
+	else if (wgt_conf_read_key_file(path, wgt_conf_has_key_run(v, len), key, why, sizeof(why)))
 		error_here(p, "%s", why);
-		return false;
-	}
-	return true;
+	else
+		ok = true;
+	/* It may hold a piece of a mistyped key. */
+	explicit_bzero(path, sizeof(path));
+	return ok;
 }
 
 static bool parse_key(struct parser *p, const char *what, const char *v, size_t len,
