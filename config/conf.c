@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The wg-quick configuration file: lines, sections and keys into a struct wgt_conf, every problem reported. */
+/* The wg-quick config file: lines, sections and keys into a struct wgt_conf, every problem reported. */
 #include "config/conf.h"
 
 #include <errno.h>
@@ -96,7 +96,8 @@ static void error_at(struct parser *p, unsigned line, const char *fmt, ...)
 	if (p->stop)
 		return;
 	if (++p->n_errors > MAX_ERRORS) {
-		say(p, WGT_CONF_ERROR, line, "more than %u errors; not reading further", MAX_ERRORS);
+		say(p, WGT_CONF_ERROR, line, "more than %u errors; not reading further",
+		    MAX_ERRORS);
 		p->stop = true;
 		return;
 	}
@@ -114,8 +115,8 @@ static void warn_at(struct parser *p, unsigned line, const char *fmt, ...)
 
 	if (++p->n_warnings > MAX_WARNINGS) {
 		if (p->n_warnings == MAX_WARNINGS + 1)
-			say(p, WGT_CONF_WARNING, line, "more than %u warnings; the rest are not shown",
-			    MAX_WARNINGS);
+			say(p, WGT_CONF_WARNING, line,
+			    "more than %u warnings; the rest are not shown", MAX_WARNINGS);
 		return;
 	}
 	va_start(ap, fmt);
@@ -298,7 +299,8 @@ static void set_table(struct parser *p, const char *key, const char *v, size_t l
 		conf->table = WGT_CONF_TABLE_ID;
 		conf->table_id = (uint32_t)n;
 	} else {
-		error_here(p, "%s: not off, auto, main or a table number from 1 to %u", key, UINT32_MAX);
+		error_here(p, "%s: not off, auto, main or a table number from 1 to %u", key,
+			   UINT32_MAX);
 	}
 }
 
@@ -482,7 +484,8 @@ static const struct conf_key {
 	void (*set)(struct parser *p, const char *key, const char *v, size_t len);
 } conf_keys[] = {
 	{ "PrivateKey", SEC_INTERFACE, K_PRIVATE_KEY, K_PRIVATE_KEY_FILE, set_private_key },
-	{ "PrivateKeyFile", SEC_INTERFACE, K_PRIVATE_KEY_FILE, K_PRIVATE_KEY, set_private_key_file },
+	{ "PrivateKeyFile", SEC_INTERFACE, K_PRIVATE_KEY_FILE, K_PRIVATE_KEY,
+	  set_private_key_file },
 	{ "ListenPort", SEC_INTERFACE, K_LISTEN_PORT, K_REPEATABLE, set_listen_port },
 	{ "FwMark", SEC_INTERFACE, K_FWMARK, K_REPEATABLE, set_fwmark },
 	{ "Address", SEC_INTERFACE, K_REPEATABLE, K_REPEATABLE, set_address },
@@ -536,8 +539,8 @@ static void handle_key(struct parser *p, const char *k, size_t klen, const char 
 		return;
 	}
 	if (key->section != p->section) {
-		error_here(p, "%s belongs in [%s], not in [%s]", key->name, section_names[key->section],
-			   section_names[p->section]);
+		error_here(p, "%s belongs in [%s], not in [%s]", key->name,
+			   section_names[key->section], section_names[p->section]);
 		return;
 	}
 	if (key->id != K_REPEATABLE) {
@@ -760,7 +763,8 @@ static void check_duplicate_peers(struct parser *p)
 			first = i;
 			continue;
 		}
-		error_at(p, kl[i].line, "PublicKey: the peer on line %u has the same key", kl[first].line);
+		error_at(p, kl[i].line, "PublicKey: the peer on line %u has the same key",
+			 kl[first].line);
 	}
 	free(kl);
 }

@@ -107,7 +107,8 @@ int wgt_conf_read_key_file(const char *path, bool hide_path, uint8_t key[32], ch
 		e--;
 	if (n > KEY_FILE_MAX || !wgt_conf_key_from_base64(key, s, (size_t)(e - s))) {
 		r = -EINVAL;
-		snprintf(why, why_len, "key file %s does not hold one base64 key of 32 bytes", shown);
+		snprintf(why, why_len, "key file %s does not hold one base64 key of 32 bytes",
+			 shown);
 	}
 out:
 	explicit_bzero(buf, sizeof(buf));

@@ -13,7 +13,7 @@ static uint32_t in_range(uint32_t c, uint32_t lo, uint32_t hi)
 	return ((((c - lo) | (hi - c)) >> 31) ^ 1U) * 0xffffffffU;
 }
 
-/* One base64 digit's value; sets *bad for a byte that is not one. No branch or table on the digit. */
+/* One base64 digit's value; sets *bad for any other byte. No branch or table on the digit. */
 static uint32_t b64_value(unsigned char ch, uint32_t *bad)
 {
 	uint32_t c = ch;
@@ -219,7 +219,7 @@ static bool is_host_name(const char *v, size_t len)
 	return letter;
 }
 
-/* An interface name as a zone: what IFNAMSIZ and the kernel's dev_valid_name() allow, made stricter. */
+/* An interface name as a zone: shorter than IFNAMSIZ, and a stricter dev_valid_name(). */
 static bool is_zone_name(const char *v, size_t len)
 {
 	size_t i;
@@ -325,7 +325,8 @@ const char *wgt_conf_parse_endpoint(const char *v, size_t len, struct wgt_conf_e
 	} else {
 		char buf[INET6_ADDRSTRLEN];
 
-		if (copy_addr(buf, host, host_len) && inet_pton(AF_INET, buf, &ep.sa.in4.sin_addr) == 1) {
+		if (copy_addr(buf, host, host_len) &&
+		    inet_pton(AF_INET, buf, &ep.sa.in4.sin_addr) == 1) {
 			ep.sa.in4.sin_family = AF_INET;
 			ep.sa.in4.sin_port = htons(ep.port);
 		} else if (!is_host_name(host, host_len)) {
