@@ -822,6 +822,9 @@ int wgt_conf_parse(const char *name, const char *dir, const char *text, size_t l
 		error_at(p, 0, "larger than %u MiB", WGT_CONF_MAX_FILE_BYTES >> 20);
 		goto out;
 	}
+	/* A UTF-8 byte order mark, as some Windows editors write one. */
+	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+		off = 3;
 	while (off < len && !p->stop) {
 		const char *nl = memchr(text + off, '\n', len - off);
 		size_t line_len = nl ? (size_t)(nl - (text + off)) : len - off;

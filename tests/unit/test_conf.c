@@ -310,6 +310,10 @@ START_TEST(test_empty_and_minimal)
 	conf = parse_ok("# only comments\n\n   \n[Interface]\n", &m);
 	ck_assert_uint_eq(conf->wg.flags, 0);
 	wgt_conf_free(conf);
+	/* A UTF-8 byte order mark is skipped; anywhere else it is an unknown key. */
+	conf = parse_ok("\xef\xbb\xbf[Interface]\nListenPort = 1\n", &m);
+	ck_assert_uint_eq(conf->wg.listen_port, 1);
+	wgt_conf_free(conf);
 	/* A peer-only file, as `wg addconf` takes. */
 	conf = parse_ok("[Peer]\nPublicKey=" K2, &m);
 	ck_assert_uint_eq(conf->wg.n_peers, 1);
@@ -467,6 +471,7 @@ static const struct {
 	{ "[Interface]\n[Foo Bar]\n", "t.conf:2: unknown section (not shown; only [Interface] and [Peer])" },
 	{ "ListenPort = 1\n[Interface]\n", "t.conf:1: key outside a section (the file starts with [Interface] or [Peer])" },
 	{ "[Interface]\nFoo = 1\n", "t.conf:2: unknown key 'Foo' in [Interface]" },
+	{ "[Interface]\n\xef\xbb\xbfMTU = 1400\n", "t.conf:2: unknown key in [Interface] (not shown)" },
 	{ "[Interface]\n" K1 "\n", "t.conf:2: unknown key in [Interface] (not shown)" },
 	{ "[Interface]\nPrivate Key = " K1 "\n", "t.conf:2: unknown key in [Interface] (not shown)" },
 	{ "[Interface]\nListenPort\n", "t.conf:2: expected 'Key = Value' or a [Section]" },
