@@ -291,3 +291,18 @@ RC=0
 "$WGATE" --check-config "$DIR/good.conf" wg0 >/dev/null 2>"$DIR/extra.err" || RC=$?
 [ "$RC" -eq 2 ] || e2e_fail "--check-config FILE INTERFACE: status $RC, want 2"
 e2e_pass 5 "a missing file: status 1 and its cause; bad usage: status 2"
+
+# Root is not needed: as nobody, when this runs as root (a file without keys, in a
+# directory nobody may only traverse).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	printf '[Interface]\nListenPort = 51820\n\n[Peer]\nPublicKey = %s\n' "$PUB1" >"$DIR/public.conf"
+	chmod 644 "$DIR/public.conf"
+	chmod 711 "$DIR"
+	RC=0
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$WGATE" --check-config "$DIR/public.conf" 2>&1) || RC=$?
+	chmod 700 "$DIR"
+	[ "$RC" -eq 0 ] && [ "$out" = "$DIR/public.conf: ok (1 peer)" ] ||
+		e2e_fail "as nobody: status $RC, output '$out'"
+	e2e_pass 6 "as nobody: status 0, '$(basename "$DIR")/public.conf: ok (1 peer)'"
+fi
