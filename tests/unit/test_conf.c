@@ -419,7 +419,7 @@ END_TEST
 START_TEST(test_key_run)
 {
 	ck_assert(wgt_conf_has_key_run(K1, 44));
-	ck_assert(wgt_conf_has_key_run("x/" K4 + 24, 22));
+	ck_assert(wgt_conf_has_key_run(&("x/" K4)[24], 22));
 	ck_assert(!wgt_conf_has_key_run("/etc/wireguard/keys/server/private.key", 38));
 	ck_assert(!wgt_conf_has_key_run("abcdefghijklmnopqrstuvwxyzABCDEF", 32));
 	ck_assert(!wgt_conf_has_key_run("..2024_01_01_12_00_00.123456789", 31));
