@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The wg-quick config parser: every valid shape, every error with its exact line, key files, caps, no secret in any message. */
+/* The wg-quick config parser: every valid shape, every error with its exact line, key files, caps, no secret in any message, and the same result as `wg setconf`. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -7,11 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config/conf.h"
 #include "config/conf_pvt.h"
+#include "config/uapi.h"
 #include "tests/unit/hex.h"
 
 /* Keys from `wg genkey`, throwaway, and their bytes (base64 -d | xxd -p). */
@@ -831,6 +836,10 @@ static void teardown_dir(void)
 {
 	char cmd[128];
 
+	/* The wg differential's fake socket, if an assertion left it behind. */
+	snprintf(cmd, sizeof(cmd), "/var/run/wireguard/wgtc%d.sock", (int)getpid());
+	unlink(cmd);
+
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	ck_assert_int_eq(system(cmd), 0);
 }
@@ -1013,12 +1022,201 @@ START_TEST(test_cap_allowedips_total)
 }
 END_TEST
 
+/*
+ * Differential against wireguard-tools: `wg setconf` parses the same file
+ * with its own config.c and sends the result as a UAPI set to a fake
+ * socket here; that set (through config/uapi_set.c) must equal what this
+ * parser made of the file. Only wg's keys, so that both accept the file.
+ * Root (for /var/run/wireguard) and wg are needed; else the case says so
+ * and passes.
+ */
+static const char *const wg_files[] = {
+	"[Interface]\nPrivateKey = " K1 "\nListenPort = 51820\nFwMark = 0x1234\n\n"
+	"[Peer]\nPublicKey = " K2 "\nPresharedKey = " K3 "\n"
+	"AllowedIPs = 10.0.0.2/32 , fd00::2/128\nAllowedIPs = 192.168.7.9/16\n"
+	"Endpoint = [2001:db8::1]:51821\nPersistentKeepalive = 25\n\n"
+	"[Peer]\nPublicKey = " K4 "\nEndpoint = 192.0.2.7:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n",
+	"\t# case, comments, CRLF\r\n  [ interface ]   # the device\r\n"
+	"privatekey=" K1 "\r\n  LISTENPORT\t=\t0  \r\nfwmark = OFF#no mark\r\n[PEER]\r\n"
+	"#NAME=bob\r\npublickey = " K2 "   # who\r\n"
+	"allowedips=10.1.0.0/16,10.2.0.0/16 ,  10.3.0.1\r\npersistentkeepalive = off\r\n",
+	"[Peer]\nPublicKey = " K2 "\nAllowedIPs = 10.0.0.0/8\n[Peer]\nPublicKey = " K3 "\n"
+	"PersistentKeepalive = 0\nEndpoint = 1.2.3.4:1\n",
+	"[Interface]\nFwMark = 4294967295\nListenPort = 65535\n",
+};
+
+/*
+ * Both refuse these (wg exits non-zero without sending a set). Not here:
+ * ListenPort = 65536, which wg v1.0.20210914 sends as listen_port=0 (a
+ * random port) through getaddrinfo(); this parser refuses it.
+ */
+static const char *const wg_broken[] = {
+	"[Interface]\nPrivateKey = mB8rMRsXYR1XhCbrIIfSeRzNZ7xGd2qlV3g1+P0ezXF=\n",
+	"[Interface]\nFwMark = 0x100000000\n",
+	"[Interface]\nBogus = 1\n",
+	"ListenPort = 1\n",
+	"[Peer]\nPublicKey = " K2 "\nPersistentKeepalive = 65536\n",
+	"[Peer]\nPublicKey = " K2 "\nAllowedIPs = 10.0.0.1/33\n",
+	"[Peer]\nPublicKey = " K2 "\nEndpoint = 1.2.3.4\n",
+	"[Peer]\nAllowedIPs = 10.0.0.0/8\n",
+};
+
+/*
+ * Runs `wg setconf IFACE path` against a fake UAPI socket and returns what
+ * wg sent after "set=1" (malloc'd), or NULL when wg failed.
+ */
+static char *wg_setconf(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char iface[16], cmd[512], *got = NULL;
+	int lfd, status;
+	pid_t wg;
+
+	snprintf(iface, sizeof(iface), "wgtc%d", (int)getpid());
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "/var/run/wireguard/%s.sock", iface);
+	mkdir("/var/run/wireguard", 0755);
+	unlink(sun.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(lfd, -1);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	wg = fork();
+	ck_assert_int_ne(wg, -1);
+	if (!wg) {
+		snprintf(cmd, sizeof(cmd), "exec wg setconf %s %s >/dev/null 2>&1", iface, path);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		int r = poll(&pfd, 1, 50);
+
+		if (r == 1) {
+			size_t len = 0, cap = 1 << 16;
+			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			ck_assert_int_ne(cfd, -1);
+			got = calloc(1, cap);
+			ck_assert_ptr_nonnull(got);
+			while (len < cap - 1 && !strstr(got, "\n\n")) {
+				ssize_t n = read(cfd, got + len, cap - 1 - len);
+
+				ck_assert_int_ge(n, 0);
+				if (!n)
+					break;
+				len += (size_t)n;
+			}
+			if (len)
+				ck_assert_int_eq(write(cfd, "errno=0\n\n", 9), 9);
+			close(cfd);
+			/* wg first connects once only to see that the socket is alive. */
+			if (!len) {
+				free(got);
+				got = NULL;
+				continue;
+			}
+			ck_assert_int_eq(waitpid(wg, &status, 0), wg);
+			ck_assert_msg(WIFEXITED(status) && !WEXITSTATUS(status), "wg setconf failed");
+			break;
+		}
+		if (waitpid(wg, &status, WNOHANG) == wg) {
+			ck_assert_msg(!WIFEXITED(status) || WEXITSTATUS(status) != 127, "no wg");
+			ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status), "wg sent nothing");
+			break;
+		}
+	}
+	close(lfd);
+	unlink(sun.sun_path);
+	if (got) {
+		ck_assert_msg(!strncmp(got, "set=1\n", 6), "wg sent '%.20s'", got);
+		memmove(got, got + 6, strlen(got + 6) + 1);
+	}
+	return got;
+}
+
+static bool wg_usable(void)
+{
+	if (geteuid() || system("command -v wg >/dev/null 2>&1")) {
+		printf("conf: the wg differential needs root and wg (apt-get install wireguard-tools); "
+		       "not run\n");
+		return false;
+	}
+	return true;
+}
+
+START_TEST(test_wg_same)
+{
+	const unsigned peer_mask = WGT_UAPI_PEER_REPLACE_ALLOWED_IPS;
+	struct wgt_uapi_device *dev = NULL;
+	struct wgt_conf *conf = NULL;
+	struct msgs m = { 0 };
+	char path[128], err[WGT_UAPI_ERRMSG_LEN], *set;
+	size_t i, j;
+
+	if (!wg_usable())
+		return;
+	snprintf(path, sizeof(path), "%s/wg.conf", tmpdir);
+	write_file("wg.conf", wg_files[_i], 0600);
+	ck_assert_int_eq(wgt_conf_parse_file(path, collect, &m, &conf), 0);
+	set = wg_setconf(path);
+	ck_assert_ptr_nonnull(set);
+	ck_assert_msg(!wgt_uapi_parse_set(set, strlen(set), &dev, err, sizeof(err)), "%s", err);
+	/*
+	 * setconf replaces the whole device: wg sends private_key, listen_port
+	 * and fwmark (zero when the file has none), replace_peers and each
+	 * peer's replace_allowed_ips. What the file gives must be among them.
+	 */
+	ck_assert_uint_eq(dev->flags & conf->wg.flags, conf->wg.flags);
+	ck_assert_mem_eq(dev->private_key, conf->wg.private_key, 32);
+	ck_assert_uint_eq(dev->listen_port, conf->wg.listen_port);
+	ck_assert_uint_eq(dev->fwmark, conf->wg.fwmark);
+	ck_assert_uint_eq(dev->n_peers, conf->wg.n_peers);
+	for (i = 0; i < dev->n_peers; i++) {
+		const struct wgt_uapi_peer *a = &dev->peers[i], *b = &conf->wg.peers[i];
+
+		ck_assert_uint_eq(a->flags & ~peer_mask, b->flags);
+		ck_assert_mem_eq(a->public_key, b->public_key, 32);
+		ck_assert_mem_eq(a->preshared_key, b->preshared_key, 32);
+		ck_assert_uint_eq(a->persistent_keepalive, b->persistent_keepalive);
+		ck_assert(!(a->flags & WGT_UAPI_PEER_HAS_ENDPOINT) ||
+			  wgt_sockaddr_equal(&a->endpoint, &b->endpoint));
+		ck_assert_uint_eq(a->n_allowed_ips, b->n_allowed_ips);
+		for (j = 0; j < a->n_allowed_ips; j++) {
+			ck_assert_int_eq(a->allowed_ips[j].family, b->allowed_ips[j].family);
+			ck_assert_mem_eq(a->allowed_ips[j].addr, b->allowed_ips[j].addr, 16);
+			ck_assert_uint_eq(a->allowed_ips[j].cidr, b->allowed_ips[j].cidr);
+		}
+	}
+	wgt_uapi_device_free(dev);
+	wgt_conf_free(conf);
+	free(set);
+	msgs_free(&m);
+}
+END_TEST
+
+START_TEST(test_wg_broken)
+{
+	struct wgt_conf *conf = NULL;
+	struct msgs m = { 0 };
+	char path[128];
+
+	if (!wg_usable())
+		return;
+	snprintf(path, sizeof(path), "%s/wg.conf", tmpdir);
+	write_file("wg.conf", wg_broken[_i], 0600);
+	ck_assert_int_eq(wgt_conf_parse_file(path, collect, &m, &conf), -EINVAL);
+	ck_assert_ptr_null(wg_setconf(path));
+	msgs_free(&m);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
 	TCase *text = tcase_create("text");
 	TCase *caps = tcase_create("caps");
 	TCase *files = tcase_create("files");
+	TCase *wg = tcase_create("wg");
 
 	tcase_add_test(text, test_full);
 	tcase_add_test(text, test_lexical);
@@ -1045,6 +1243,11 @@ static Suite *conf_suite(void)
 	tcase_add_test(files, test_config_file_mode);
 	tcase_add_test(files, test_file_errors);
 	suite_add_tcase(s, files);
+
+	tcase_add_checked_fixture(wg, setup_dir, teardown_dir);
+	tcase_add_loop_test(wg, test_wg_same, 0, sizeof(wg_files) / sizeof(wg_files[0]));
+	tcase_add_loop_test(wg, test_wg_broken, 0, sizeof(wg_broken) / sizeof(wg_broken[0]));
+	suite_add_tcase(s, wg);
 	return s;
 }
 
