@@ -9,6 +9,12 @@
  *                (host:port, [v6]:port; host names kept unresolved here),
  *                PersistentKeepalive; a comment line "# Name = alice" names the peer
  *
+ * Keys and section names are case-insensitive, '#' starts a comment, Address
+ * and AllowedIPs take comma lists and accumulate over repeated lines; any
+ * other key given twice in one section is an error, as are two [Interface]
+ * sections and two peers with one PublicKey. MTU is 68..65535 (the TUN
+ * driver's limits), at least 1280 when an Address is IPv6.
+ *
  * wg-quick-only keys (DNS, PreUp, PostUp, PreDown, PostDown, SaveConfig) are
  * accepted and not executed: each gives one warning naming its line. Key files
  * readable by group or others are refused, as ssh refuses such a key.
@@ -49,7 +55,8 @@ enum wgt_conf_table {
 /* What the file says of one peer beyond its UAPI section (same index in wg.peers[]). */
 struct wgt_conf_peer_meta {
 	char name[WGT_CONF_NAME_LEN];        /* "" when no "# Name =" line */
-	char endpoint_host[WGT_CONF_HOST_LEN]; /* "" when no Endpoint; else the host as written */
+	/* "" when no Endpoint; else the host as written (an IP literal too, without brackets) */
+	char endpoint_host[WGT_CONF_HOST_LEN];
 	uint16_t endpoint_port;
 	unsigned line;                       /* the line of its [Peer] header */
 };
@@ -87,6 +94,7 @@ enum wgt_conf_severity {
 typedef void (*wgt_conf_report_fn)(void *arg, enum wgt_conf_severity sev, const char *msg);
 
 /*
+ * Any thread (no shared state; `report` is called on the caller's thread).
  * Parses the file at `path` (and the key files it names, relative paths
  * taken from the file's directory). Every warning and error is handed to
  * `report` (NULL: dropped) as "PATH:LINE: problem". Returns 0 and the

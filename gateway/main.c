@@ -16,6 +16,7 @@
 #include <ev.h>
 
 #include "common/log.h"
+#include "config/conf.h"
 #include "crypto/aead.h"
 #include "crypto/blake2s.h"
 #include "gateway/busy_poll.h"
@@ -37,6 +38,7 @@ struct options {
 	unsigned nap_us;
 	const char *user;
 	struct wgt_metrics_config metrics;
+	const char *check_config;
 };
 
 static void usage(FILE *f)
@@ -44,6 +46,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: wgate [-f|--foreground] [--tun-threads N] [--log-level LEVEL]\n"
 		"             [--log-format text|json] INTERFACE\n"
+		"       wgate --check-config FILE\n"
 		"\n"
 		"A multi-threaded WireGuard gateway with wireguard-go's command line: it\n"
 		"creates the TUN device INTERFACE and the UAPI socket\n"
@@ -67,6 +70,9 @@ static void usage(FILE *f)
 		"                       (ADDR:PORT, [IPV6]:PORT, or :PORT for every address)\n"
 		"      --metrics-peer-limit N  peers with series of their own (1..%u, default %u);\n"
 		"                       the others count only in sums\n"
+		"      --check-config FILE\n"
+		"                       check FILE (wg-quick's format) and exit: each\n"
+		"                       problem as FILE:LINE, status 0 if valid, else 1\n"
 		"  -h, --help           this text\n"
 		"      --version        the version\n",
 		WGT_MAX_WORKERS, WGT_BUSY_POLL_MAX_US, WGT_BUSY_POLL_DEFAULT_US, WGT_NAP_MAX_US,
@@ -127,6 +133,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		OPT_NO_TUN_OFFLOAD, OPT_NO_UDP_GSO, OPT_NO_UDP_GRO, OPT_BUSY_POLL, OPT_NAP,
 		OPT_USER,
 		OPT_METRICS_LISTEN, OPT_METRICS_PEER_LIMIT,
+		OPT_CHECK_CONFIG,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -142,6 +149,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "user", required_argument, NULL, OPT_USER },
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 		{ "metrics-peer-limit", required_argument, NULL, OPT_METRICS_PEER_LIMIT },
+		{ "check-config", required_argument, NULL, OPT_CHECK_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -226,11 +234,19 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->metrics.peer_limit = option_unsigned("--metrics-peer-limit", optarg, 1,
 								WGT_METRICS_PEER_LIMIT_MAX);
 			break;
+		case OPT_CHECK_CONFIG:
+			o->check_config = optarg;
+			break;
 		case ':':
 			bad_usage("option '%s' needs an argument", argv[optind - 1]);
 		default:
 			bad_usage("unknown option '%s'", argv[optind - 1]);
 		}
+	}
+	if (o->check_config) {
+		if (optind < argc)
+			bad_usage("unexpected argument '%s' after --check-config", argv[optind]);
+		return;
 	}
 	if (optind >= argc)
 		bad_usage("missing the interface name");
@@ -240,6 +256,27 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (!ifname_valid(o->ifname))
 		bad_usage("'%s' is not a valid interface name (1 to %d characters, no '/', ':' or "
 			  "white space, not '.' or '..')", o->ifname, IFNAMSIZ - 1);
+}
+
+static void print_conf_problem(void *arg, enum wgt_conf_severity sev, const char *msg)
+{
+	fprintf(stderr, "%s\n", msg);
+}
+
+/*
+ * --check-config: every problem on stderr as FILE:LINE (the parser never
+ * quotes a key), one summary line on stdout when the file is valid. Needs
+ * neither root nor an interface. Returns the exit status: 0 valid, 1 not.
+ */
+static int check_config(const char *path)
+{
+	struct wgt_conf *conf = NULL;
+
+	if (wgt_conf_parse_file(path, print_conf_problem, NULL, &conf))
+		return 1;
+	printf("%s: ok (%zu peer%s)\n", path, conf->wg.n_peers, conf->wg.n_peers == 1 ? "" : "s");
+	wgt_conf_free(conf);
+	return 0;
 }
 
 /*
@@ -302,6 +339,8 @@ int main(int argc, char **argv)
 	/* Before anything else: it may re-execute the process (crypto/aead_provider.c). */
 	wgt_aead_tune_cpu_caps(argv);
 	parse_args(argc, argv, &o);
+	if (o.check_config)
+		return check_config(o.check_config);
 	wgt_log_setup(o.log_level, o.log_format);
 	signal(SIGPIPE, SIG_IGN);
 	r = o.user ? wgt_privs_lookup_user(o.user, &user) : 0;
