@@ -22,6 +22,7 @@
 #include "io/tun.h"
 #include "io/udp.h"
 #include "gateway/device.h"
+#include "gateway/health.h"
 #include "gateway/uapi_sock.h"
 
 #define PEER_HASH_BUCKETS (1U << 16)
@@ -405,6 +406,8 @@ int wgt_device_start(struct wgt_device *dev)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		wgt_err("%s: cannot start the worker threads: %s", dev->ifname, strerror(-r));
+	else
+		wgt_health_start(dev);
 	return r;
 }
 
@@ -585,6 +588,7 @@ void wgt_device_destroy(struct wgt_device *dev)
 			ev_io_stop(dev->loop, &dev->link_io);
 		ev_timer_stop(dev->loop, &dev->tick);
 		ev_timer_stop(dev->loop, &dev->slow_tick);
+		wgt_health_stop(dev);
 		ev_signal_stop(dev->loop, &dev->sigint);
 		ev_signal_stop(dev->loop, &dev->sigterm);
 		ev_signal_stop(dev->loop, &dev->sigusr1);

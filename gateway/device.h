@@ -290,6 +290,9 @@ struct wgt_device {
 	uint64_t conf_reloads, conf_reload_failures; /* config file applied again / refused */
 	struct wgt_handshake_stats hs;
 	struct wgt_metrics *metrics;        /* --metrics-listen; NULL: off */
+	ev_timer health_tick;               /* 1 s: the control thread's heartbeat (health.c) */
+	_Atomic uint64_t ctrl_heartbeat;    /* written by the control thread, read by any */
+	const char *test_stall_file;        /* test builds: $WGATE_TEST_STALL_FILE */
 	struct wgt_peer *metrics_cursor;    /* a render's next peer; wgt_peer_remove() moves it on */
 };
 

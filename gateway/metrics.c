@@ -20,6 +20,7 @@
 #include "common/endpoint.h"
 #include "common/log.h"
 #include "gateway/device.h"
+#include "gateway/health.h"
 #include "gateway/metrics_pvt.h"
 
 #define MAX_CONNECTIONS 16
@@ -47,8 +48,6 @@ struct wgt_metrics {
 	struct MHD_Daemon *mhd;
 	ev_async async;
 	ev_timer chunk;             /* 0 s: the next chunk of a render */
-	ev_timer heartbeat;         /* 1 s: the control thread's heartbeat */
-	_Atomic uint64_t ctrl_heartbeat;
 	struct wgt_metrics_render r;
 	struct request *active;     /* being rendered */
 
@@ -58,7 +57,6 @@ struct wgt_metrics {
 	unsigned queued;
 	bool stopping;
 #ifdef WGT_TEST_HOOKS
-	const char *stall_file;     /* WGATE_TEST_STALL_FILE: holds the worker to stall */
 #endif
 };
 
@@ -152,79 +150,7 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 	next_request(wgt_container_of(w, struct wgt_metrics, async));
 }
 
-#ifdef WGT_TEST_HOOKS
-/* Test builds: the file named by WGATE_TEST_STALL_FILE holds a worker number to stall. */
-static void test_stall_poll(struct wgt_metrics *m)
-{
-	struct wgt_device *dev = m->dev;
-	unsigned target = ~0U;
-	FILE *f;
-
-	if (!m->stall_file)
-		return;
-	f = fopen(m->stall_file, "re");
-	if (f) {
-		if (fscanf(f, "%u", &target) != 1)
-			target = ~0U;
-		fclose(f);
-	}
-	for (unsigned i = 0; i < dev->n_workers; i++) {
-		struct wgt_worker *w = &dev->workers[i];
-		bool want = i == target, had = atomic_load_explicit(&w->test_stall, memory_order_relaxed);
-		uint64_t one = 1;
-
-		if (want == had)
-			continue;
-		atomic_store_explicit(&w->test_stall, want, memory_order_relaxed);
-		/* Wake it, so that an idle worker sees the flag. */
-		if (write(w->efd, &one, sizeof(one)) != sizeof(one))
-			wgt_warn("test hook: cannot wake worker %u", i);
-	}
-}
-#endif
-
-static void heartbeat_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct wgt_metrics *m = wgt_container_of(w, struct wgt_metrics, heartbeat);
-
-	atomic_store_explicit(&m->ctrl_heartbeat, wgt_now_ns(), memory_order_relaxed);
-#ifdef WGT_TEST_HOOKS
-	test_stall_poll(m);
-#endif
-}
-
 /* ---- HTTP, connection threads ---- */
-
-/*
- * Any thread. "ok", or "stuck:" and the threads that showed no progress for
- * WGT_METRICS_STUCK_NS. Returns true when all are alive.
- */
-static bool health(struct wgt_metrics *m, struct wgt_text *b)
-{
-	size_t start;
-
-	uint64_t now = wgt_now_ns();
-	uint64_t hb = atomic_load_explicit(&m->ctrl_heartbeat, memory_order_relaxed);
-
-	wgt_text_puts(b, "stuck:");
-	start = b->len;
-	if (now - hb > WGT_METRICS_STUCK_NS)
-		wgt_text_printf(b, " control thread (no progress for %.1f s);", (double)(now - hb) / 1e9);
-	for (unsigned i = 0; i < m->dev->n_workers; i++) {
-		hb = atomic_load_explicit(&m->dev->workers[i].stats.heartbeat, memory_order_relaxed);
-		/* Bit 0: asleep in poll() waiting for work, which is alive. */
-		if (!(hb & 1) && now > hb && now - hb > WGT_METRICS_STUCK_NS)
-			wgt_text_printf(b, " worker %u (no progress for %.1f s);", i,
-				  (double)(now - hb) / 1e9);
-	}
-	if (b->len == start) {
-		b->len = 0;
-		wgt_text_puts(b, "ok\n");
-		return true;
-	}
-	wgt_text_puts(b, "\n");
-	return false;
-}
 
 /* Connection thread. Sends body (which the response then owns) with status. */
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
@@ -326,7 +252,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return ask_control(m, c, REQ_READYZ);
 	if (!strcmp(url, "/healthz")) {
 		struct wgt_text b = { 0 }, *parts[1] = { &b };
-		bool ok = health(m, &b);
+		char why[512];
+		bool ok = wgt_health_check(m->dev, why, sizeof(why));
+
+		if (ok)
+			wgt_text_puts(&b, "ok\n");
+		else
+			wgt_text_printf(&b, "stuck: %s\n", why);
 
 		return reply(c, ok ? 200 : 503, wgt_metrics_body_take(parts, 1), "text/plain; charset=utf-8");
 	}
@@ -447,17 +379,9 @@ int wgt_metrics_create(struct wgt_device *dev, const struct wgt_metrics_config *
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	atomic_store_explicit(&m->ctrl_heartbeat, wgt_now_ns(), memory_order_relaxed);
-#ifdef WGT_TEST_HOOKS
-	m->stall_file = getenv("WGATE_TEST_STALL_FILE");
-	if (m->stall_file)
-		wgt_info("test hook: a worker number in %s stalls that worker", m->stall_file);
-#endif
 	ev_async_init(&m->async, async_cb);
 	ev_async_start(dev->loop, &m->async);
 	ev_timer_init(&m->chunk, chunk_cb, 0., 0.);
-	ev_timer_init(&m->heartbeat, heartbeat_cb, 1., 1.);
-	ev_timer_start(dev->loop, &m->heartbeat);
 	r = open_listener(&a, &m->fd);
 	if (r) {
 		wgt_err("cannot listen for metrics on %s: %s", cfg->listen, strerror(-r));
@@ -537,7 +461,6 @@ void wgt_metrics_stop(struct wgt_metrics *m)
 	wgt_metrics_render_discard(&m->r);
 	ev_async_stop(m->dev->loop, &m->async);
 	ev_timer_stop(m->dev->loop, &m->chunk);
-	ev_timer_stop(m->dev->loop, &m->heartbeat);
 	m->dev->metrics_cursor = NULL;
 	m->dev->metrics = NULL;
 	pthread_cond_destroy(&m->cond);

@@ -7,7 +7,7 @@
  * Design note
  *
  *   MHD threads (one per connection, at most 16)        control thread (libev)
- *   /healthz: reads heartbeats (atomics) itself  ----   1 s timer: control heartbeat
+ *   /healthz: wgt_health_check() (gateway/health.h): heartbeat atomics, no control thread
  *   /metrics, /readyz: queue a request, ev_async ---->  renders in chunks of ~1 ms
  *       wait on a condition variable (10 s cap)  <----  (a 0 s timer between chunks),
  *                                                       signals the waiter
@@ -32,8 +32,6 @@ union wgt_sockaddr;
 
 #define WGT_METRICS_PEER_LIMIT_DEFAULT 1000
 #define WGT_METRICS_PEER_LIMIT_MAX (1U << 20)
-/* A worker or the control thread that showed no progress for this long is stuck. */
-#define WGT_METRICS_STUCK_NS (5 * WGT_NSEC_PER_SEC)
 
 struct wgt_metrics_config {
 	const char *listen;        /* "ADDR:PORT", "[V6]:PORT" or ":PORT" (every address) */

@@ -229,7 +229,7 @@ static unsigned idle_wait(struct wgt_worker *w)
 #ifdef WGT_TEST_HOOKS
 /*
  * Worker-owned, test builds only: stalls while w->test_stall is set
- * (gateway/metrics.c sets it from a trigger file), offline for QSBR so that
+ * (gateway/health.c sets it from a trigger file), offline for QSBR so that
  * the control thread goes on, and without a heartbeat, as a stuck worker.
  */
 static void test_stall(struct wgt_worker *w)
