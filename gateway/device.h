@@ -293,6 +293,8 @@ struct wgt_device {
 	ev_timer health_tick;               /* 1 s: the control thread's heartbeat (health.c) */
 	_Atomic uint64_t ctrl_heartbeat;    /* written by the control thread, read by any */
 	const char *test_stall_file;        /* test builds: $WGATE_TEST_STALL_FILE */
+	ev_timer watchdog;                  /* systemd watchdog (notify.c) */
+	bool watchdog_starved;              /* a thread is stuck: the watchdog goes unfed */
 	struct wgt_peer *metrics_cursor;    /* a render's next peer; wgt_peer_remove() moves it on */
 };
 

@@ -21,8 +21,9 @@
 #include "crypto/blake2s.h"
 #include "gateway/busy_poll.h"
 #include "gateway/device.h"
-#include "gateway/privs.h"
 #include "gateway/metrics.h"
+#include "gateway/notify.h"
+#include "gateway/privs.h"
 
 #define EXIT_USAGE 2
 
@@ -393,7 +394,9 @@ int main(int argc, char **argv)
 		close(notify_fd);
 		detach_stdio();
 	}
+	wgt_notify_ready(dev);
 	r = wgt_device_run(dev);
+	wgt_notify_stopping(dev);
 	wgt_metrics_stop(metrics);
 	wgt_device_destroy(dev);
 	wgt_info("%s: stopped", o.ifname);
