@@ -13,6 +13,8 @@ PACKAGES=(
 	clang libclang-rt-14-dev
 	wireguard-go wireguard-tools iproute2 iputils-ping iperf3 libcap2-bin util-linux
 	prometheus curl
+	libsystemd-dev systemd
+	podman runc debootstrap
 )
 
 install_missing() {
@@ -33,6 +35,11 @@ install_missing() {
 }
 
 install_missing
+# The Kubernetes manifests' validator runs on node; this machine kind ships node and npm
+# (nodesource), Debian's packages serve where they are missing.
+if ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+fi
 
 # setup_build DIR [meson options...]: configure once, reconfigure if the options changed.
 setup_build() {
