@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* UAPI socket server: capped accept, set/get requests per connection, nonblocking replies. */
+/* UAPI socket server: capped accept of root and our own uid, set/get requests per connection under deadlines, nonblocking replies. */
 #include "gateway/uapi_sock.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include <ev.h>
 
+#include "common/clock.h"
 #include "common/compiler.h"
 #include "common/log.h"
 #include "config/uapi.h"
@@ -26,6 +28,7 @@ _Static_assert(WGT_UAPI_ERR__COUNT <= WGT_UAPI_SOCK_MAX_ERRORS, "stats.errors[] 
 #define WRITE_BUDGET     (1U << 20)   /* bytes per callback: one big get must not starve the loop */
 #define ACCEPT_BATCH     128          /* connections per accept callback */
 #define ACCEPT_BACKOFF_S 1.0          /* no accepting for this long after EMFILE and the like */
+#define LOG_MSG_LEN      256
 
 enum conn_state {
 	ST_OP,      /* reading the op line */
@@ -40,6 +43,11 @@ struct conn {
 	int fd;
 	ev_io rio;
 	ev_io wio;
+	ev_timer deadline;              /* fires at the earlier of the two deadlines, or before */
+	ev_tstamp last_io;              /* loop time a byte last moved either way */
+	ev_tstamp req_deadline;         /* 0: no request in progress */
+	uid_t uid;                      /* the client's, from SO_PEERCRED: for the logs */
+	pid_t pid;
 	enum conn_state state;
 	bool eof;                       /* the peer shut down its side */
 	bool close_after;               /* close once the reply is written */
@@ -69,6 +77,9 @@ struct wgt_uapi_server {
 	ev_stat stat_w;
 	struct conn *conns;
 	unsigned n_conns;
+	double idle_s, request_s;
+	struct wgt_log_ratelimit refuse_rl;  /* connections refused at accept */
+	struct wgt_log_ratelimit req_rl;     /* bad requests and cut connections */
 	struct wgt_uapi_server_stats stats;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
@@ -83,6 +94,24 @@ static bool still_ours(const struct wgt_uapi_server *s)
 	return s->bound && lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
 }
 
+/*
+ * Control thread only. A warning line, at most rl's burst per interval: a
+ * client looping on a refused or bad request must not flood the log.
+ */
+static void __attribute__((format(printf, 2, 3)))
+warn_limited(struct wgt_log_ratelimit *rl, const char *fmt, ...)
+{
+	char msg[LOG_MSG_LEN];
+	va_list ap;
+
+	if (!wgt_log_enabled(WGT_LOG_WARN) || !wgt_log_ratelimit_ok(rl, wgt_now_ns()))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	wgt_warn("%s", msg);
+}
+
 /* Control thread only. Frees c: the caller must not touch it after. */
 static void conn_free(struct conn *c)
 {
@@ -91,6 +120,7 @@ static void conn_free(struct conn *c)
 	ASSERT_OWNER(s);
 	ev_io_stop(s->loop, &c->rio);
 	ev_io_stop(s->loop, &c->wio);
+	ev_timer_stop(s->loop, &c->deadline);
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -112,18 +142,42 @@ static int queue_errno(struct conn *c, int err)
 	return wgt_uapi_format_errno(&c->out, err);
 }
 
-/* Control thread only. The parser rejected the set: count, log without values, reply. */
+/*
+ * Control thread only. The daemon ran a handler from loop time t0 on: that
+ * time was ours, not the client's, so the deadlines move by it.
+ */
+static void handler_ran(struct conn *c, ev_tstamp t0)
+{
+	struct ev_loop *loop = c->srv->loop;
+
+	ev_now_update(loop);
+	if (c->req_deadline)
+		c->req_deadline += ev_now(loop) - t0;
+	c->last_io = ev_now(loop);
+}
+
+/*
+ * Control thread only. The parser rejected the set: count, log without
+ * values, reply. After a size cap the connection closes once the reply is
+ * out: the rest of an overlong line or an oversized set could be endless.
+ */
 static int set_rejected(struct conn *c, int err)
 {
 	struct wgt_uapi_server *s = c->srv;
 	enum wgt_uapi_error reason = wgt_uapi_parser_error(c->parser);
+	bool cut = reason == WGT_UAPI_ERR_LINE_TOO_LONG || reason == WGT_UAPI_ERR_SET_TOO_BIG;
 
 	s->stats.sets_failed++;
 	if ((unsigned)reason < WGT_UAPI_ERR__COUNT)
 		s->stats.errors[reason]++;
+	if (cut) {
+		s->stats.cut_oversize++;
+		c->close_after = true;
+	}
 	/* The parser's message never quotes a value. */
-	wgt_warn("uapi %s: set rejected (%s): %s", s->path, wgt_uapi_error_name(reason),
-		 wgt_uapi_parser_message(c->parser));
+	warn_limited(&s->req_rl, "uapi %s: set from uid %u pid %d rejected (%s): %s%s", s->path,
+		     (unsigned)c->uid, (int)c->pid, wgt_uapi_error_name(reason),
+		     wgt_uapi_parser_message(c->parser), cut ? ", closing the connection" : "");
 	wgt_uapi_parser_free(c->parser);
 	c->parser = NULL;
 	return queue_errno(c, err);
@@ -134,6 +188,7 @@ static int set_apply(struct conn *c)
 {
 	struct wgt_uapi_server *s = c->srv;
 	struct wgt_uapi_device *dev = NULL;
+	ev_tstamp t0;
 	int r;
 
 	c->state = ST_OP;
@@ -143,12 +198,15 @@ static int set_apply(struct conn *c)
 	wgt_uapi_parser_free(c->parser);
 	c->parser = NULL;
 
+	t0 = ev_now(s->loop);
 	r = s->h.set(s->ctx, dev);
+	handler_ran(c, t0);
 	wgt_uapi_device_free(dev);
 	WGT_ASSERT(r <= 0);
 	if (r < 0) {
 		s->stats.sets_failed++;
-		wgt_warn("uapi %s: set failed: %s", s->path, strerror(-r));
+		warn_limited(&s->req_rl, "uapi %s: set from uid %u pid %d failed: %s", s->path,
+			     (unsigned)c->uid, (int)c->pid, strerror(-r));
 	} else {
 		s->stats.sets_ok++;
 	}
@@ -184,8 +242,8 @@ static int op_dispatch(struct conn *c)
 	}
 	/* wireguard-go logs the operation and hangs up, without a reply; we don't quote it. */
 	s->stats.bad_ops++;
-	wgt_warn("uapi %s: unknown operation (%zu bytes), closing the connection", s->path,
-		 c->op_len);
+	warn_limited(&s->req_rl, "uapi %s: unknown operation (%zu bytes) from uid %u pid %d, closing the connection",
+		     s->path, c->op_len, (unsigned)c->uid, (int)c->pid);
 	return -EPROTO;
 }
 
@@ -198,9 +256,13 @@ static int step_op(struct conn *c, const unsigned char *d, size_t len)
 
 	if (chunk > sizeof(c->op) - c->op_len) {
 		c->srv->stats.op_too_long++;
-		wgt_warn("uapi %s: operation line longer than %u bytes, closing the connection",
-			 c->srv->path, WGT_UAPI_SOCK_MAX_OP_LINE);
-		return -EMSGSIZE;
+		warn_limited(&c->srv->req_rl,
+			     "uapi %s: operation line longer than %u bytes from uid %u pid %d, closing the connection",
+			     c->srv->path, WGT_UAPI_SOCK_MAX_OP_LINE, (unsigned)c->uid, (int)c->pid);
+		/* Unlike an unknown operation, worth an answer: the client may be ours, gone wrong. */
+		c->close_after = true;
+		c->in_off = c->in_len;
+		return queue_errno(c, -EMSGSIZE);
 	}
 	memcpy(c->op + c->op_len, d, chunk);
 	c->op_len += chunk;
@@ -217,6 +279,7 @@ static int step_op(struct conn *c, const unsigned char *d, size_t len)
 static int step_get(struct conn *c, unsigned char next)
 {
 	struct wgt_uapi_server *s = c->srv;
+	ev_tstamp t0;
 	int r;
 
 	c->in_off++;
@@ -224,16 +287,19 @@ static int step_get(struct conn *c, unsigned char next)
 	if (next != '\n') {
 		/* As wireguard-go: the byte is consumed, -EINVAL answered, the connection goes on. */
 		s->stats.bad_ops++;
-		wgt_warn("uapi %s: trailing character after get=1", s->path);
+		warn_limited(&s->req_rl, "uapi %s: trailing character after get=1 from uid %u pid %d",
+			     s->path, (unsigned)c->uid, (int)c->pid);
 		return queue_errno(c, -EINVAL);
 	}
 	s->stats.gets++;
+	t0 = ev_now(s->loop);
 	r = s->h.get(s->ctx, &c->out);
+	handler_ran(c, t0);
 	WGT_ASSERT(r <= 0);
 	if (!r && !c->out.len)
 		r = -EIO;
 	if (r < 0) {
-		wgt_warn("uapi %s: get failed: %s", s->path, strerror(-r));
+		warn_limited(&s->req_rl, "uapi %s: get failed: %s", s->path, strerror(-r));
 		wgt_uapi_buf_free(&c->out);
 		return queue_errno(c, r);
 	}
@@ -291,6 +357,9 @@ static int step(struct conn *c)
 	const unsigned char *d = c->in + c->in_off;
 	size_t len = c->in_len - c->in_off;
 
+	/* A request runs from its first byte to the end of its reply. */
+	if (!c->req_deadline)
+		c->req_deadline = ev_now(c->srv->loop) + c->srv->request_s;
 	switch (c->state) {
 	case ST_OP:
 		return step_op(c, d, len);
@@ -350,6 +419,7 @@ static int flush(struct conn *c)
 		}
 		c->out_off += (size_t)w;
 		budget -= (size_t)w;
+		c->last_io = ev_now(c->srv->loop);
 	}
 	return 1;
 }
@@ -383,11 +453,15 @@ static void conn_run(struct conn *c)
 				conn_free(c);
 				return;
 			}
+			if (c->state == ST_OP && !c->op_len)
+				c->req_deadline = 0;
 			continue;
 		}
 		if (c->in_off == c->in_len) {
 			explicit_bzero(c->in, c->in_len);
 			c->in_off = c->in_len = 0;
+			if (c->state == ST_OP && !c->op_len)
+				c->req_deadline = 0;
 			if (!c->eof) {
 				ev_io_stop(loop, &c->wio);
 				ev_io_start(loop, &c->rio);
@@ -424,6 +498,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	c->in_off = 0;
 	c->in_len = (size_t)n;
+	c->last_io = ev_now(loop);
 	if (!n)
 		c->eof = true;
 	conn_run(c);
@@ -438,8 +513,41 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 	conn_run(c);
 }
 
+/*
+ * Control thread only. Checked lazily against ev_now, as libev's manual
+ * suggests for idle timeouts, so a byte moving costs a store and not a
+ * timer update: when the timer fires early it is re-armed for the rest.
+ */
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	struct wgt_uapi_server *s = c->srv;
+	ev_tstamp now = ev_now(loop), idle_at = c->last_io + s->idle_s, next = idle_at;
+
+	ASSERT_OWNER(s);
+	if (c->req_deadline && c->req_deadline < next)
+		next = c->req_deadline;
+	if (now < next) {
+		ev_timer_set(w, next - now, 0.);
+		ev_timer_start(loop, w);
+		return;
+	}
+	if (now >= idle_at) {
+		s->stats.cut_idle++;
+		warn_limited(&s->req_rl, "uapi %s: connection from uid %u pid %d silent for %.1f s %s, closing it",
+			     s->path, (unsigned)c->uid, (int)c->pid, s->idle_s,
+			     c->out.len ? "while a reply waits" :
+			     c->req_deadline ? "in a request" : "between requests");
+	} else {
+		s->stats.cut_request++;
+		warn_limited(&s->req_rl, "uapi %s: request from uid %u pid %d not done after %.1f s, closing the connection",
+			     s->path, (unsigned)c->uid, (int)c->pid, s->request_s);
+	}
+	conn_free(c);
+}
+
 /* Control thread only. Returns NULL when out of memory. */
-static struct conn *conn_new(struct wgt_uapi_server *s, int fd)
+static struct conn *conn_new(struct wgt_uapi_server *s, int fd, const struct ucred *cr)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -447,11 +555,16 @@ static struct conn *conn_new(struct wgt_uapi_server *s, int fd)
 		return NULL;
 	c->srv = s;
 	c->fd = fd;
+	c->uid = cr->uid;
+	c->pid = cr->pid;
 	c->state = ST_OP;
+	c->last_io = ev_now(s->loop);
 	ev_io_init(&c->rio, on_read, fd, EV_READ);
 	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+	ev_timer_init(&c->deadline, on_deadline, s->idle_s, 0.);
 	c->rio.data = c;
 	c->wio.data = c;
+	c->deadline.data = c;
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -459,7 +572,18 @@ static struct conn *conn_new(struct wgt_uapi_server *s, int fd)
 	s->n_conns++;
 	s->stats.open_conns = s->n_conns;
 	ev_io_start(s->loop, &c->rio);
+	ev_timer_start(s->loop, &c->deadline);
 	return c;
+}
+
+/*
+ * Any thread. Root, and the uid the daemon runs as (after a privilege drop,
+ * the unprivileged user it runs as now): the people who could configure it
+ * anyway.
+ */
+static bool peer_allowed(const struct ucred *cr)
+{
+	return cr->uid == 0 || cr->uid == geteuid();
 }
 
 /* Control thread only. */
@@ -471,6 +595,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	ASSERT_OWNER(s);
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred cr = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		socklen_t len = sizeof(cr);
 
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -483,13 +609,24 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			ev_timer_start(loop, &s->accept_backoff);
 			return;
 		}
+		/* Before the cap: a flood of strangers is counted as what it is. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1 || len != sizeof(cr) ||
+		    !peer_allowed(&cr)) {
+			close(fd);
+			s->stats.refused_cred++;
+			warn_limited(&s->refuse_rl,
+				     "uapi %s: refused a connection from uid %d pid %d: only root and uid %u may configure the device",
+				     s->path, (int)cr.uid, (int)cr.pid, (unsigned)geteuid());
+			continue;
+		}
 		if (s->n_conns >= WGT_UAPI_SOCK_MAX_CONNS) {
 			close(fd);
 			s->stats.refused_cap++;
-			wgt_dbg("uapi %s: %u connections open, refusing one", s->path, s->n_conns);
+			warn_limited(&s->refuse_rl, "uapi %s: %u connections open, refused one from uid %u pid %d",
+				     s->path, s->n_conns, (unsigned)cr.uid, (int)cr.pid);
 			continue;
 		}
-		if (!conn_new(s, fd)) {
+		if (!conn_new(s, fd, &cr)) {
 			close(fd);
 			wgt_err("uapi %s: out of memory for a connection", s->path);
 			continue;
@@ -636,6 +773,28 @@ static int listen_socket(struct wgt_uapi_server *s)
 	return 0;
 }
 
+/*
+ * Control thread only. A deadline from the environment (tests): honoured
+ * only to shorten the default, so it cannot weaken a daemon.
+ */
+static double env_timeout(const char *name, double dflt)
+{
+	const char *v = getenv(name);
+	unsigned long ms;
+	char *end;
+
+	if (!v || !*v)
+		return dflt;
+	errno = 0;
+	ms = strtoul(v, &end, 10);
+	if (errno || *end || !ms || (double)ms / 1000. >= dflt) {
+		wgt_warn("uapi: ignoring %s=%s (milliseconds, 1 to below %.0f s)", name, v, dflt);
+		return dflt;
+	}
+	wgt_info("uapi: %s=%lu shortens a deadline to %.3f s", name, ms, (double)ms / 1000.);
+	return (double)ms / 1000.;
+}
+
 /* Control thread only. */
 int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifname,
 			 const struct wgt_uapi_handler *h, void *ctx,
@@ -656,6 +815,10 @@ int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifna
 	s->ctx = ctx;
 	s->owner = pthread_self();
 	s->fd = -1;
+	s->idle_s = env_timeout(WGT_UAPI_SOCK_IDLE_ENV, WGT_UAPI_SOCK_IDLE_TIMEOUT_S);
+	s->request_s = env_timeout(WGT_UAPI_SOCK_REQUEST_ENV, WGT_UAPI_SOCK_REQUEST_TIMEOUT_S);
+	s->refuse_rl = (struct wgt_log_ratelimit)WGT_LOG_RATELIMIT_INIT;
+	s->req_rl = (struct wgt_log_ratelimit)WGT_LOG_RATELIMIT_INIT;
 	ev_init(&s->accept_io, on_accept);
 	ev_timer_init(&s->accept_backoff, on_accept_backoff, ACCEPT_BACKOFF_S, 0.);
 	ev_stat_init(&s->stat_w, on_stat, s->path, 0.);
@@ -689,6 +852,15 @@ int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifna
 err:
 	wgt_uapi_server_close(s);
 	return r;
+}
+
+/* Control thread only. */
+void wgt_uapi_server_set_timeouts(struct wgt_uapi_server *s, double idle_s, double request_s)
+{
+	ASSERT_OWNER(s);
+	WGT_ASSERT(idle_s > 0 && request_s > 0);
+	s->idle_s = idle_s;
+	s->request_s = request_s;
 }
 
 /* Control thread only. */

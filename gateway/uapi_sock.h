@@ -32,6 +32,19 @@ struct wgt_uapi_buf;
 #define WGT_UAPI_SOCK_MAX_CONNS     64
 #define WGT_UAPI_SOCK_MAX_OP_LINE   4096U  /* bytes, '\n' excluded */
 #define WGT_UAPI_SOCK_MAX_ERRORS    16     /* >= WGT_UAPI_ERR__COUNT, checked in uapi_sock.c */
+/*
+ * wg addconf of 100,000 peers (about 15 MB) streams in well under a second,
+ * and wg reads a get answer as fast as it comes; both deadlines leave a wide
+ * margin on a loaded machine.
+ */
+#define WGT_UAPI_SOCK_IDLE_TIMEOUT_S    10.0
+#define WGT_UAPI_SOCK_REQUEST_TIMEOUT_S 30.0
+/*
+ * Tests only: these environment variables, in milliseconds, shorten the
+ * deadlines (never lengthen them) so a test of the cuts runs in seconds.
+ */
+#define WGT_UAPI_SOCK_IDLE_ENV    "WGT_UAPI_IDLE_TIMEOUT_MS"
+#define WGT_UAPI_SOCK_REQUEST_ENV "WGT_UAPI_REQUEST_TIMEOUT_MS"
 
 /* Called on the control thread; set and get must not close the server. */
 struct wgt_uapi_handler {
@@ -70,6 +83,13 @@ int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifna
 			 struct wgt_uapi_server **ret);
 
 /*
+ * Control thread only. Sets the two deadlines (seconds, > 0), for every
+ * connection from its next check on; for tests, as the environment
+ * variables above.
+ */
+void wgt_uapi_server_set_timeouts(struct wgt_uapi_server *s, double idle_s, double request_s);
+
+/*
  * Control thread only. Stops the watchers, closes the connections (replies
  * not yet written are dropped) and unlinks the socket file if it is still
  * ours (same device and inode). Accepts NULL.
@@ -83,17 +103,21 @@ void wgt_uapi_server_close(struct wgt_uapi_server *s);
  */
 int wgt_uapi_owner_pid(const char *dir, const char *ifname);
 
-/* Counters for metrics. */
+/* Counters for metrics; every way a connection is refused or cut has one. */
 struct wgt_uapi_server_stats {
 	uint64_t accepted;     /* connections served */
 	uint64_t refused_cap;  /* connections closed at once: WGT_UAPI_SOCK_MAX_CONNS were open */
+	uint64_t refused_cred; /* closed at once: the peer is neither root nor our euid (or no SO_PEERCRED) */
+	uint64_t cut_oversize; /* closed after errno=: set line over WGT_UAPI_MAX_LINE or set over the cap */
+	uint64_t cut_idle;     /* closed: no byte moved for the idle deadline */
+	uint64_t cut_request;  /* closed: a request and its reply outlasted the request deadline */
 	uint64_t sets_ok;
 	uint64_t sets_failed;  /* parse errors and handler errors */
 	uint64_t gets;         /* get=1 answered by the handler, successfully or not */
 	/* Parse errors by enum wgt_uapi_error; handler errors are not in here. */
 	uint64_t errors[WGT_UAPI_SOCK_MAX_ERRORS];
 	uint64_t bad_ops;      /* unknown operation, or get=1 not followed by '\n' */
-	uint64_t op_too_long;  /* op line over WGT_UAPI_SOCK_MAX_OP_LINE: connection closed */
+	uint64_t op_too_long;  /* op line over WGT_UAPI_SOCK_MAX_OP_LINE: errno=-EMSGSIZE, closed */
 	uint64_t open_conns;   /* gauge: connections open now */
 };
 

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* UAPI socket server: file modes, stale and live sockets, request loops, caps, removal, big replies. */
+/* UAPI socket server: file modes, stale and live sockets, request loops, caps, peer credentials, deadlines, removal, big replies. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,11 +55,18 @@ static struct {
 	size_t n_allowed_ips;
 	struct wgt_uapi_allowedip allowed_ip;
 	const struct wgt_uapi_buf *answer;  /* get: appended as is when set */
+	unsigned set_delay_ms;              /* set: the daemon's own time, not the client's */
 } fake;
 
 static int fake_set(void *ctx, const struct wgt_uapi_device *dev)
 {
 	fake.sets++;
+	if (fake.set_delay_ms) {
+		struct timespec ts = { .tv_sec = fake.set_delay_ms / 1000,
+				       .tv_nsec = (long)(fake.set_delay_ms % 1000) * 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
 	fake.dev_flags = dev->flags;
 	fake.listen_port = dev->listen_port;
 	memcpy(fake.private_key, dev->private_key, 32);
@@ -441,19 +451,6 @@ START_TEST(test_set_malformed)
 	client_expect(&c, "errno=-22\n\n");
 	client_sends(&c, "set=1\nno equals sign\r\nlisten_port=1\n\r\n");
 	client_expect(&c, "errno=-71\n\n");
-	/* A line over the parser's cap: -EMSGSIZE, and its tail is not taken for a request. */
-	{
-		size_t n = WGT_UAPI_MAX_LINE + 100;
-		char *big = malloc(n + 32);
-
-		ck_assert_ptr_nonnull(big);
-		memcpy(big, "set=1\nendpoint=", 15);
-		memset(big + 15, '1', n);
-		memcpy(big + 15 + n, "\n\n", 3);
-		client_sends(&c, big);
-		free(big);
-	}
-	client_expect(&c, "errno=-90\n\n");
 	ck_assert_int_eq(fake.sets, 0);
 
 	/* The daemon's own failure is passed on. */
@@ -465,12 +462,85 @@ START_TEST(test_set_malformed)
 	client_sends(&c, "get=1\n\n");
 	client_expect(&c, "listen_port=1\nerrno=0\n\n");
 	st = stats();
-	ck_assert_uint_eq(st.sets_failed, 4);
+	ck_assert_uint_eq(st.sets_failed, 3);
 	ck_assert_uint_eq(st.sets_ok, 0);
 	ck_assert_uint_eq(st.errors[WGT_UAPI_ERR_INVALID_VALUE], 1);
 	ck_assert_uint_eq(st.errors[WGT_UAPI_ERR_SYNTAX], 1);
-	ck_assert_uint_eq(st.errors[WGT_UAPI_ERR_LINE_TOO_LONG], 1);
+	ck_assert_uint_eq(st.cut_oversize, 0);
 	client_close(&c);
+}
+END_TEST
+
+/* A set line over the parser's cap: -EMSGSIZE, then the connection closes (the line may never end). */
+START_TEST(test_line_too_long)
+{
+	size_t n = WGT_UAPI_MAX_LINE + 100;
+	char *big = malloc(n + 32);
+	struct client c;
+
+	ck_assert_ptr_nonnull(big);
+	memcpy(big, "set=1\nendpoint=", 15);
+	memset(big + 15, '1', n);
+	memcpy(big + 15 + n, "\n\n", 3);
+	open_server();
+	client_open(&c);
+	client_sends(&c, big);
+	free(big);
+	client_expect(&c, "errno=-90\n\n");
+	client_expect_eof(&c);
+	client_close(&c);
+	ck_assert_int_eq(fake.sets, 0);
+	ck_assert_uint_eq(stats().errors[WGT_UAPI_ERR_LINE_TOO_LONG], 1);
+	ck_assert_uint_eq(stats().cut_oversize, 1);
+	ck_assert_uint_eq(stats().open_conns, 0);
+}
+END_TEST
+
+/*
+ * An endless set of valid lines: -E2BIG once it passes the set cap, then the
+ * connection closes, while the client is still writing.
+ */
+START_TEST(test_set_too_big)
+{
+	enum { LINE = 4000, N_LINES = 256, CHUNK = LINE * N_LINES };
+	char *chunk = malloc(CHUNK);
+	size_t i, off = 0, sent = 0;
+	struct client c;
+
+	ck_assert_ptr_nonnull(chunk);
+	/* "fwmark=000...0\n": each line valid, and cheap to parse. */
+	for (i = 0; i < CHUNK; i += LINE) {
+		memcpy(chunk + i, "fwmark=", 7);
+		memset(chunk + i + 7, '0', LINE - 8);
+		chunk[i + LINE - 1] = '\n';
+	}
+	open_server();
+	client_open(&c);
+	client_sends(&c, "set=1\n");
+	while (!c.eof) {
+		ssize_t w = send(c.fd, chunk + off, CHUNK - off, MSG_NOSIGNAL);
+		int err = w == -1 ? errno : 0;
+
+		if (w > 0) {
+			off = (off + (size_t)w) % CHUNK;
+			sent += (size_t)w;
+		}
+		ck_assert_msg(!err || err == EAGAIN || err == EPIPE || err == ECONNRESET,
+			      "send: %s", strerror(err));
+		ck_assert_uint_lt(sent, 2 * (size_t)WGT_UAPI_MAX_SET_BYTES);
+		ev_run(loop, EVRUN_NOWAIT);
+		client_fill(&c, 65536);
+		if (err && err != EAGAIN)
+			PUMP_UNTIL((client_fill(&c, 65536), c.eof));
+	}
+	free(chunk);
+	ck_assert_uint_gt(sent, WGT_UAPI_MAX_SET_BYTES);
+	ck_assert_str_eq(c.buf ? c.buf : "", "errno=-7\n\n");
+	client_close(&c);
+	ck_assert_int_eq(fake.sets, 0);
+	ck_assert_uint_eq(stats().errors[WGT_UAPI_ERR_SET_TOO_BIG], 1);
+	ck_assert_uint_eq(stats().cut_oversize, 1);
+	ck_assert_uint_eq(stats().open_conns, 0);
 }
 END_TEST
 
@@ -596,13 +666,14 @@ START_TEST(test_bad_ops)
 	client_close(&c);
 	ck_assert_uint_eq(stats().bad_ops, 1);
 
-	/* An op line over the cap, before its '\n' arrives. */
+	/* An op line over the cap, before its '\n' arrives: -EMSGSIZE, and closed. */
 	big = malloc(WGT_UAPI_SOCK_MAX_OP_LINE + 2);
 	ck_assert_ptr_nonnull(big);
 	memset(big, 's', WGT_UAPI_SOCK_MAX_OP_LINE + 1);
 	client_open(&c);
 	client_send(&c, big, WGT_UAPI_SOCK_MAX_OP_LINE + 1);
 	free(big);
+	client_expect(&c, "errno=-90\n\n");
 	client_expect_eof(&c);
 	client_close(&c);
 	ck_assert_uint_eq(stats().op_too_long, 1);
@@ -622,6 +693,245 @@ START_TEST(test_bad_ops)
 	client_close(&c);
 	ck_assert_int_eq(fake.gets, 1);
 	ck_assert_uint_eq(stats().open_conns, 0);
+}
+END_TEST
+
+/* Pumps the loop for about `secs` seconds. */
+static void pump_for(double secs)
+{
+	double end = now() + secs;
+
+	while (now() < end) {
+		ev_run(loop, EVRUN_NOWAIT);
+		usleep(1000);
+	}
+}
+
+/* Pumps until the client sees EOF; returns the seconds it took. */
+static double time_to_eof(struct client *c)
+{
+	double t0 = now();
+
+	PUMP_UNTIL((client_fill(c, 65536), c->eof));
+	return now() - t0;
+}
+
+/* A client that says nothing, or stops in the middle of a request, is cut at the idle deadline. */
+START_TEST(test_idle_cut)
+{
+	struct client a, b;
+	double t;
+
+	open_server();
+	wgt_uapi_server_set_timeouts(srv, 0.3, 5.0);
+	client_open(&a);
+	client_open(&b);
+	client_sends(&b, "set=1\nlisten_port=");
+	t = time_to_eof(&a);
+	ck_assert_msg(t >= 0.25, "cut after %.3f s, before the idle deadline", t);
+	PUMP_UNTIL((client_fill(&b, 65536), b.eof));
+	ck_assert_uint_eq(a.len + b.len, 0);
+	ck_assert_uint_eq(stats().cut_idle, 2);
+	ck_assert_uint_eq(stats().cut_request, 0);
+	ck_assert_uint_eq(stats().open_conns, 0);
+	ck_assert_int_eq(fake.sets, 0);
+	client_close(&a);
+	client_close(&b);
+}
+END_TEST
+
+/* One byte every 0.1 s never trips the idle deadline, but the request deadline cuts it. */
+START_TEST(test_drip_cut)
+{
+	static const char line[] = "fwmark=1\n";
+	struct client c;
+	double t0, t;
+	size_t i = 0;
+
+	open_server();
+	wgt_uapi_server_set_timeouts(srv, 0.5, 1.0);
+	client_open(&c);
+	client_sends(&c, "set=1\n");
+	t0 = now();
+	while (!c.eof) {
+		if (send(c.fd, &line[i++ % (sizeof(line) - 1)], 1, MSG_NOSIGNAL) == -1)
+			ck_assert_msg(errno == EPIPE || errno == ECONNRESET, "send: %s", strerror(errno));
+		pump_for(0.1);
+		client_fill(&c, 65536);
+		ck_assert_msg(now() - t0 < 20, "never cut");
+	}
+	t = now() - t0;
+	ck_assert_msg(t >= 0.95, "cut after %.3f s, before the request deadline", t);
+	ck_assert_uint_eq(c.len, 0);
+	ck_assert_uint_eq(stats().cut_request, 1);
+	ck_assert_uint_eq(stats().cut_idle, 0);
+	ck_assert_int_eq(fake.sets, 0);
+	client_close(&c);
+}
+END_TEST
+
+/*
+ * The deadlines are the client's: the time the daemon spends applying a set
+ * does not count, and each request starts a new one, so a connection may
+ * outlive both with requests spaced under the idle deadline.
+ */
+START_TEST(test_deadlines_fair)
+{
+	struct client c;
+	double t0;
+	int i;
+
+	open_server();
+	wgt_uapi_server_set_timeouts(srv, 0.5, 0.8);
+	fake.set_delay_ms = 1200;
+	client_open(&c);
+	client_sends(&c, "set=1\nlisten_port=7\n\n");
+	client_expect(&c, "errno=0\n\n");
+	ck_assert_int_eq(fake.sets, 1);
+	t0 = now();
+	for (i = 0; i < 5; i++) {
+		pump_for(0.25);
+		client_sends(&c, "get=1\n\n");
+		client_expect(&c, "listen_port=7\nerrno=0\n\n");
+	}
+	ck_assert_double_ge(now() - t0, 1.2);
+	ck_assert_uint_eq(stats().cut_idle + stats().cut_request, 0);
+	ck_assert_uint_eq(stats().open_conns, 1);
+	client_close(&c);
+}
+END_TEST
+
+/* 1,000 connections at once: 64 served, the others closed at once; the 64 go at the idle deadline. */
+START_TEST(test_thousand_conns)
+{
+	enum { N = 1000 };
+	struct client *c = calloc(N, sizeof(*c));
+	struct rlimit rl;
+	size_t i, closed;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 2 * N) {
+		rl.rlim_cur = rl.rlim_max < 4 * N ? rl.rlim_max : 4 * N;
+		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	ck_assert_uint_ge(rl.rlim_cur, N + WGT_UAPI_SOCK_MAX_CONNS + 16);
+	open_server();
+	wgt_uapi_server_set_timeouts(srv, 1.0, 5.0);
+	for (i = 0; i < N; i++)
+		client_open(&c[i]);
+	PUMP_UNTIL(stats().accepted + stats().refused_cap == N);
+	ck_assert_uint_eq(stats().accepted, WGT_UAPI_SOCK_MAX_CONNS);
+	ck_assert_uint_eq(stats().refused_cap, N - WGT_UAPI_SOCK_MAX_CONNS);
+	ck_assert_uint_eq(stats().open_conns, WGT_UAPI_SOCK_MAX_CONNS);
+	for (i = 0, closed = 0; i < N; i++)
+		closed += (client_fill(&c[i], 16), c[i].eof);
+	ck_assert_uint_ge(closed, N - WGT_UAPI_SOCK_MAX_CONNS);
+	PUMP_UNTIL(stats().open_conns == 0);
+	ck_assert_uint_eq(stats().cut_idle, WGT_UAPI_SOCK_MAX_CONNS);
+	for (i = 0; i < N; i++) {
+		PUMP_UNTIL((client_fill(&c[i], 16), c[i].eof));
+		ck_assert_uint_eq(c[i].len, 0);
+		client_close(&c[i]);
+	}
+	free(c);
+	/* And the server serves again. */
+	{
+		struct client d;
+
+		client_open(&d);
+		client_sends(&d, "get=1\n\n");
+		client_expect(&d, "errno=0\n\n");
+		client_close(&d);
+	}
+}
+END_TEST
+
+/*
+ * Child process: as uid, connects, asks get=1 and reads to EOF. Exits 0 when
+ * what it read equals want, 1 when not, 2 on an error; never returns.
+ */
+static _Noreturn void child_get(uid_t uid, const char *want)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[256];
+	size_t len = 0;
+	int fd;
+
+	alarm(20);
+	/* The parent may run with euid nobody: its saved uid 0 gives root back. */
+	if ((geteuid() && seteuid(0) == -1) || setgroups(0, NULL) == -1 ||
+	    setresgid(uid, uid, uid) == -1 || setresuid(uid, uid, uid) == -1)
+		_exit(2);
+	memcpy(sa.sun_path, sockpath, strlen(sockpath) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		_exit(2);
+	if (send(fd, "get=1\n\n", 7, MSG_NOSIGNAL) != 7 && errno != EPIPE)
+		_exit(2);
+	for (;;) {
+		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+
+		if (n == -1 && errno == ECONNRESET)
+			break;
+		if (n == -1)
+			_exit(2);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(buf) - 1 || memmem(buf, len, "\n\n", 2))
+			break;
+	}
+	buf[len] = '\0';
+	_exit(strcmp(buf, want) ? 1 : 0);
+}
+
+/* Runs child_get() in a child while the loop serves; returns its exit status. */
+static int run_child_get(uid_t uid, const char *want)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0)
+		child_get(uid, want);
+	PUMP_UNTIL(waitpid(pid, &status, WNOHANG) == pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+#define NOBODY  65534
+#define STRANGER 65533
+
+/*
+ * SO_PEERCRED: root and the daemon's own euid are served, anyone else is
+ * closed at once, even with the socket file opened up to everyone.
+ */
+START_TEST(test_peer_cred)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_peer_cred: SKIP: needs root to run clients as other users\n");
+		return;
+	}
+	open_server();
+	ck_assert_int_eq(chmod(tmpdir, 0755), 0);
+	ck_assert_int_eq(chmod(sockpath, 0666), 0);
+
+	ck_assert_int_eq(run_child_get(NOBODY, ""), 0);
+	ck_assert_uint_eq(stats().refused_cred, 1);
+	ck_assert_uint_eq(stats().accepted, 0);
+	ck_assert_int_eq(run_child_get(0, "errno=0\n\n"), 0);
+	ck_assert_uint_eq(stats().accepted, 1);
+
+	/* A daemon that dropped privileges to a user: that user, and root, get in. */
+	ck_assert_int_eq(seteuid(NOBODY), 0);
+	ck_assert_int_eq(run_child_get(NOBODY, "errno=0\n\n"), 0);
+	ck_assert_int_eq(run_child_get(0, "errno=0\n\n"), 0);
+	ck_assert_int_eq(run_child_get(STRANGER, ""), 0);
+	ck_assert_int_eq(seteuid(0), 0);
+	ck_assert_uint_eq(stats().accepted, 3);
+	ck_assert_uint_eq(stats().refused_cred, 2);
+	ck_assert_int_eq(fake.gets, 3);
 }
 END_TEST
 
@@ -745,6 +1055,7 @@ static Suite *uapi_sock_suite(void)
 	TCase *file = tcase_create("file");
 	TCase *proto = tcase_create("protocol");
 	TCase *caps = tcase_create("caps");
+	TCase *deadlines = tcase_create("deadlines");
 
 	tcase_add_checked_fixture(file, setup, teardown);
 	tcase_add_test(file, test_modes);
@@ -760,6 +1071,7 @@ static Suite *uapi_sock_suite(void)
 	tcase_add_test(proto, test_get);
 	tcase_add_test(proto, test_set_wg_bytes);
 	tcase_add_test(proto, test_set_malformed);
+	tcase_add_test(proto, test_line_too_long);
 	tcase_add_test(proto, test_two_requests);
 	tcase_add_test(proto, test_set_cut_by_eof);
 	tcase_add_test(proto, test_dribble);
@@ -770,7 +1082,16 @@ static Suite *uapi_sock_suite(void)
 	tcase_add_test(caps, test_connection_cap);
 	tcase_add_test(caps, test_large_get);
 	tcase_add_test(caps, test_close_busy);
+	tcase_add_test(caps, test_set_too_big);
+	tcase_add_test(caps, test_thousand_conns);
+	tcase_add_test(caps, test_peer_cred);
 	suite_add_tcase(s, caps);
+
+	tcase_add_checked_fixture(deadlines, setup, teardown);
+	tcase_add_test(deadlines, test_idle_cut);
+	tcase_add_test(deadlines, test_drip_cut);
+	tcase_add_test(deadlines, test_deadlines_fair);
+	suite_add_tcase(s, deadlines);
 	return s;
 }
 
