@@ -44,8 +44,8 @@ struct conn {
 	ev_io rio;
 	ev_io wio;
 	ev_timer deadline;              /* fires at the earlier of the two deadlines, or before */
-	ev_tstamp last_io;              /* loop time a byte last moved either way */
-	ev_tstamp req_deadline;         /* 0: no request in progress */
+	double last_io;                 /* mono_s() when a byte last moved either way */
+	double req_deadline;            /* mono_s(); 0: no request in progress */
 	uid_t uid;                      /* the client's, from SO_PEERCRED: for the logs */
 	pid_t pid;
 	enum conn_state state;
@@ -143,17 +143,25 @@ static int queue_errno(struct conn *c, int err)
 }
 
 /*
- * Control thread only. The daemon ran a handler from loop time t0 on: that
+ * Any thread. Monotonic seconds for the deadlines: libev's ev_now() follows
+ * the wall clock, which may jump, and is stale after a long handler.
+ */
+static double mono_s(void)
+{
+	return (double)wgt_now_ns() / (double)WGT_NSEC_PER_SEC;
+}
+
+/*
+ * Control thread only. The daemon ran a handler from t0 (mono_s()) on: that
  * time was ours, not the client's, so the deadlines move by it.
  */
-static void handler_ran(struct conn *c, ev_tstamp t0)
+static void handler_ran(struct conn *c, double t0)
 {
-	struct ev_loop *loop = c->srv->loop;
+	double now = mono_s();
 
-	ev_now_update(loop);
 	if (c->req_deadline)
-		c->req_deadline += ev_now(loop) - t0;
-	c->last_io = ev_now(loop);
+		c->req_deadline += now - t0;
+	c->last_io = now;
 }
 
 /*
@@ -188,7 +196,7 @@ static int set_apply(struct conn *c)
 {
 	struct wgt_uapi_server *s = c->srv;
 	struct wgt_uapi_device *dev = NULL;
-	ev_tstamp t0;
+	double t0;
 	int r;
 
 	c->state = ST_OP;
@@ -198,7 +206,7 @@ static int set_apply(struct conn *c)
 	wgt_uapi_parser_free(c->parser);
 	c->parser = NULL;
 
-	t0 = ev_now(s->loop);
+	t0 = mono_s();
 	r = s->h.set(s->ctx, dev);
 	handler_ran(c, t0);
 	wgt_uapi_device_free(dev);
@@ -279,7 +287,7 @@ static int step_op(struct conn *c, const unsigned char *d, size_t len)
 static int step_get(struct conn *c, unsigned char next)
 {
 	struct wgt_uapi_server *s = c->srv;
-	ev_tstamp t0;
+	double t0;
 	int r;
 
 	c->in_off++;
@@ -292,7 +300,7 @@ static int step_get(struct conn *c, unsigned char next)
 		return queue_errno(c, -EINVAL);
 	}
 	s->stats.gets++;
-	t0 = ev_now(s->loop);
+	t0 = mono_s();
 	r = s->h.get(s->ctx, &c->out);
 	handler_ran(c, t0);
 	WGT_ASSERT(r <= 0);
@@ -359,7 +367,7 @@ static int step(struct conn *c)
 
 	/* A request runs from its first byte to the end of its reply. */
 	if (!c->req_deadline)
-		c->req_deadline = ev_now(c->srv->loop) + c->srv->request_s;
+		c->req_deadline = mono_s() + c->srv->request_s;
 	switch (c->state) {
 	case ST_OP:
 		return step_op(c, d, len);
@@ -419,7 +427,7 @@ static int flush(struct conn *c)
 		}
 		c->out_off += (size_t)w;
 		budget -= (size_t)w;
-		c->last_io = ev_now(c->srv->loop);
+		c->last_io = mono_s();
 	}
 	return 1;
 }
@@ -498,7 +506,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	c->in_off = 0;
 	c->in_len = (size_t)n;
-	c->last_io = ev_now(loop);
+	c->last_io = mono_s();
 	if (!n)
 		c->eof = true;
 	conn_run(c);
@@ -514,7 +522,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
- * Control thread only. Checked lazily against ev_now, as libev's manual
+ * Control thread only. Checked lazily, as libev's manual
  * suggests for idle timeouts, so a byte moving costs a store and not a
  * timer update: when the timer fires early it is re-armed for the rest.
  */
@@ -522,7 +530,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 	struct wgt_uapi_server *s = c->srv;
-	ev_tstamp now = ev_now(loop), idle_at = c->last_io + s->idle_s, next = idle_at;
+	double now = mono_s(), idle_at = c->last_io + s->idle_s, next = idle_at;
 
 	ASSERT_OWNER(s);
 	if (c->req_deadline && c->req_deadline < next)
@@ -558,7 +566,7 @@ static struct conn *conn_new(struct wgt_uapi_server *s, int fd, const struct ucr
 	c->uid = cr->uid;
 	c->pid = cr->pid;
 	c->state = ST_OP;
-	c->last_io = ev_now(s->loop);
+	c->last_io = mono_s();
 	ev_io_init(&c->rio, on_read, fd, EV_READ);
 	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
 	ev_timer_init(&c->deadline, on_deadline, s->idle_s, 0.);
