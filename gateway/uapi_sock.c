@@ -23,6 +23,7 @@
 #include "config/uapi.h"
 
 _Static_assert(WGT_UAPI_ERR__COUNT <= WGT_UAPI_SOCK_MAX_ERRORS, "stats.errors[] too small");
+_Static_assert(WGT_UAPI_SOCK_SET_BUDGET >= WGT_UAPI_MAX_SET_BYTES, "one set at the cap must fit the budget");
 
 #define READ_BUF_LEN     16384        /* per connection, wiped after use */
 #define WRITE_BUDGET     (1U << 20)   /* bytes per callback: one big get must not starve the loop */
@@ -54,6 +55,7 @@ struct conn {
 	bool skip_cr;                   /* ST_SKIP: the line so far is "\r" */
 	size_t skip_len;                /* ST_SKIP: bytes of the current line */
 	struct wgt_uapi_parser *parser; /* ST_SET only */
+	size_t set_bytes;               /* fed to parser: our share of srv->set_bytes */
 	struct wgt_uapi_buf out;        /* the reply being written; may hold a private key */
 	size_t out_off;
 	size_t op_len;
@@ -78,6 +80,8 @@ struct wgt_uapi_server {
 	struct conn *conns;
 	unsigned n_conns;
 	double idle_s, request_s;
+	size_t set_budget;              /* bytes all unfinished sets may hold together */
+	size_t set_bytes;               /* what they hold now */
 	struct wgt_log_ratelimit refuse_rl;  /* connections refused at accept */
 	struct wgt_log_ratelimit req_rl;     /* bad requests and cut connections */
 	struct wgt_uapi_server_stats stats;
@@ -112,6 +116,16 @@ warn_limited(struct wgt_log_ratelimit *rl, const char *fmt, ...)
 	wgt_warn("%s", msg);
 }
 
+/* Control thread only. Frees the set parser, if any, and gives its bytes back to the budget. */
+static void parser_drop(struct conn *c)
+{
+	wgt_uapi_parser_free(c->parser);
+	c->parser = NULL;
+	WGT_ASSERT(c->srv->set_bytes >= c->set_bytes);
+	c->srv->set_bytes -= c->set_bytes;
+	c->set_bytes = 0;
+}
+
 /* Control thread only. Frees c: the caller must not touch it after. */
 static void conn_free(struct conn *c)
 {
@@ -130,7 +144,7 @@ static void conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	s->n_conns--;
 	s->stats.open_conns = s->n_conns;
-	wgt_uapi_parser_free(c->parser);
+	parser_drop(c);
 	wgt_uapi_buf_free(&c->out);
 	explicit_bzero(c, sizeof(*c));
 	free(c);
@@ -186,8 +200,7 @@ static int set_rejected(struct conn *c, int err)
 	warn_limited(&s->req_rl, "uapi %s: set from uid %u pid %d rejected (%s): %s%s", s->path,
 		     (unsigned)c->uid, (int)c->pid, wgt_uapi_error_name(reason),
 		     wgt_uapi_parser_message(c->parser), cut ? ", closing the connection" : "");
-	wgt_uapi_parser_free(c->parser);
-	c->parser = NULL;
+	parser_drop(c);
 	return queue_errno(c, err);
 }
 
@@ -203,8 +216,7 @@ static int set_apply(struct conn *c)
 	r = wgt_uapi_parser_finish(c->parser, &dev);
 	if (r < 0)
 		return set_rejected(c, r);
-	wgt_uapi_parser_free(c->parser);
-	c->parser = NULL;
+	parser_drop(c);
 
 	t0 = mono_s();
 	r = s->h.set(s->ctx, dev);
@@ -314,14 +326,40 @@ static int step_get(struct conn *c, unsigned char next)
 	return 0;
 }
 
+/*
+ * Control thread only. Unfinished sets together hold more than the budget:
+ * 64 connections each at the parser's caps would be gigabytes. This one is
+ * refused with -ENOBUFS and its connection closed; the others go on.
+ */
+static int set_over_budget(struct conn *c)
+{
+	struct wgt_uapi_server *s = c->srv;
+
+	s->stats.sets_failed++;
+	s->stats.cut_budget++;
+	warn_limited(&s->req_rl,
+		     "uapi %s: set from uid %u pid %d refused: unfinished sets hold %zu bytes, the budget is %zu; closing the connection",
+		     s->path, (unsigned)c->uid, (int)c->pid, s->set_bytes, s->set_budget);
+	parser_drop(c);
+	c->close_after = true;
+	c->in_off = c->in_len;
+	return queue_errno(c, -ENOBUFS);
+}
+
 /* Control thread only. */
 static int step_set(struct conn *c, const unsigned char *d, size_t len)
 {
+	struct wgt_uapi_server *s = c->srv;
 	size_t used = 0;
 	int r;
 
+	if (s->set_bytes >= s->set_budget)
+		return set_over_budget(c);
+	len = WGT_MIN(len, s->set_budget - s->set_bytes);
 	r = wgt_uapi_parser_feed(c->parser, d, len, &used);
 	c->in_off += used;
+	c->set_bytes += used;
+	s->set_bytes += used;
 	if (r == 0) {
 		WGT_ASSERT(used == len);
 		return 0;
@@ -823,6 +861,7 @@ int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifna
 	s->ctx = ctx;
 	s->owner = pthread_self();
 	s->fd = -1;
+	s->set_budget = WGT_UAPI_SOCK_SET_BUDGET;
 	s->idle_s = env_timeout(WGT_UAPI_SOCK_IDLE_ENV, WGT_UAPI_SOCK_IDLE_TIMEOUT_S);
 	s->request_s = env_timeout(WGT_UAPI_SOCK_REQUEST_ENV, WGT_UAPI_SOCK_REQUEST_TIMEOUT_S);
 	s->refuse_rl = (struct wgt_log_ratelimit)WGT_LOG_RATELIMIT_INIT;
@@ -872,6 +911,14 @@ void wgt_uapi_server_set_timeouts(struct wgt_uapi_server *s, double idle_s, doub
 }
 
 /* Control thread only. */
+void wgt_uapi_server_set_budget(struct wgt_uapi_server *s, size_t set_bytes)
+{
+	ASSERT_OWNER(s);
+	WGT_ASSERT(set_bytes > 0);
+	s->set_budget = set_bytes;
+}
+
+/* Control thread only. */
 void wgt_uapi_server_close(struct wgt_uapi_server *s)
 {
 	if (!s)
@@ -897,6 +944,7 @@ void wgt_uapi_server_stats(const struct wgt_uapi_server *s, struct wgt_uapi_serv
 {
 	ASSERT_OWNER(s);
 	*ret = s->stats;
+	ret->set_bytes = s->set_bytes;
 }
 
 /* Any thread. */

@@ -11,17 +11,40 @@
  *    |                   `--parse error--> REPLY, then SKIP to the blank line
  *    |---"get=1\n"---> GET_NL ---'\n'---> h->get ---> REPLY
  *    |                        `--other byte--> REPLY errno=-EINVAL
- *    `---anything else, or an op line over WGT_UAPI_SOCK_MAX_OP_LINE---> close
+ *    `---anything else---> close
  *   REPLY: written from a buffer as the socket drains, reading paused;
- *          then back to OP (or close, after EOF).
+ *          then back to OP (or close, after EOF, or after a cut below).
  *
- * Caps: WGT_UAPI_SOCK_MAX_CONNS connections (more are accepted and closed
- * at once), one op line of WGT_UAPI_SOCK_MAX_OP_LINE bytes, and the set
- * parser's own caps. Every refusal has a counter.
+ * The socket is 0600, and a client must also be root or the daemon's own
+ * effective uid (SO_PEERCRED at accept, so a socket file whose mode was
+ * widened or a descriptor passed on lets nobody else in).
+ *
+ * Caps, each cut counted in struct wgt_uapi_server_stats and logged rate
+ * limited:
+ *   - WGT_UAPI_SOCK_MAX_CONNS connections; more are accepted and closed at once;
+ *   - an op line over WGT_UAPI_SOCK_MAX_OP_LINE, a set line over
+ *     WGT_UAPI_MAX_LINE or a set over WGT_UAPI_MAX_SET_BYTES get their errno=
+ *     reply and the connection is closed, since the rest could be endless
+ *     (other parse errors skip to the set's blank line, the connection goes on);
+ *   - unfinished sets together hold at most WGT_UAPI_SOCK_SET_BUDGET bytes:
+ *     the set that would pass it gets -ENOBUFS and its connection is closed;
+ *   - two deadlines per connection, whatever its state:
+ *       idle     no byte read or written for WGT_UAPI_SOCK_IDLE_TIMEOUT_S (a
+ *                silent client, a request dripped slower, a reply not read);
+ *       request  from a request's first byte to the end of its reply, at most
+ *                WGT_UAPI_SOCK_REQUEST_TIMEOUT_S, the time the daemon itself
+ *                spends applying a set or building a get not counted (a
+ *                request dripped just fast enough to stay under idle);
+ *     a connection cut at a deadline is closed without a reply.
+ * What a connection can hold is its struct (about 20 KiB) plus its share of
+ * the set budget (the parser's structs take at most about 4 times the bytes:
+ * a 128-byte struct per 76-byte public_key line, arrays grown by doubling)
+ * or one get answer, for no longer than the deadlines.
  */
 #ifndef WGT_GATEWAY_UAPI_SOCK_H
 #define WGT_GATEWAY_UAPI_SOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct ev_loop;
@@ -33,10 +56,11 @@ struct wgt_uapi_buf;
 #define WGT_UAPI_SOCK_MAX_OP_LINE   4096U  /* bytes, '\n' excluded */
 #define WGT_UAPI_SOCK_MAX_ERRORS    16     /* >= WGT_UAPI_ERR__COUNT, checked in uapi_sock.c */
 /*
- * wg addconf of 100,000 peers (about 15 MB) streams in well under a second,
- * and wg reads a get answer as fast as it comes; both deadlines leave a wide
- * margin on a loaded machine.
+ * wg addconf of 100,000 peers (12 MB) took 1.0 s in all, apply included,
+ * on a 2-core VM, and wg reads a get answer as fast as it comes: both
+ * deadlines leave a wide margin on a loaded machine.
  */
+#define WGT_UAPI_SOCK_SET_BUDGET        (2 * (size_t)(64U << 20)) /* two sets at WGT_UAPI_MAX_SET_BYTES */
 #define WGT_UAPI_SOCK_IDLE_TIMEOUT_S    10.0
 #define WGT_UAPI_SOCK_REQUEST_TIMEOUT_S 30.0
 /*
@@ -89,6 +113,9 @@ int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifna
  */
 void wgt_uapi_server_set_timeouts(struct wgt_uapi_server *s, double idle_s, double request_s);
 
+/* Control thread only. Sets the set budget (bytes, > 0); for tests. */
+void wgt_uapi_server_set_budget(struct wgt_uapi_server *s, size_t set_bytes);
+
 /*
  * Control thread only. Stops the watchers, closes the connections (replies
  * not yet written are dropped) and unlinks the socket file if it is still
@@ -111,6 +138,7 @@ struct wgt_uapi_server_stats {
 	uint64_t cut_oversize; /* closed after errno=: set line over WGT_UAPI_MAX_LINE or set over the cap */
 	uint64_t cut_idle;     /* closed: no byte moved for the idle deadline */
 	uint64_t cut_request;  /* closed: a request and its reply outlasted the request deadline */
+	uint64_t cut_budget;   /* closed after errno=-ENOBUFS: unfinished sets held the whole budget */
 	uint64_t sets_ok;
 	uint64_t sets_failed;  /* parse errors and handler errors */
 	uint64_t gets;         /* get=1 answered by the handler, successfully or not */
@@ -119,6 +147,7 @@ struct wgt_uapi_server_stats {
 	uint64_t bad_ops;      /* unknown operation, or get=1 not followed by '\n' */
 	uint64_t op_too_long;  /* op line over WGT_UAPI_SOCK_MAX_OP_LINE: errno=-EMSGSIZE, closed */
 	uint64_t open_conns;   /* gauge: connections open now */
+	uint64_t set_bytes;    /* gauge: bytes unfinished sets hold, of WGT_UAPI_SOCK_SET_BUDGET */
 };
 
 /* Control thread only. */

@@ -696,6 +696,68 @@ START_TEST(test_bad_ops)
 }
 END_TEST
 
+/* fwmark=0...0 lines, n bytes in all (a multiple of 100): valid, and never ending the set. */
+static char *fwmark_lines(size_t n)
+{
+	char *d = malloc(n + 1);
+	size_t i;
+
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(n % 100, 0);
+	for (i = 0; i < n; i += 100) {
+		memcpy(d + i, "fwmark=", 7);
+		memset(d + i + 7, '0', 92);
+		d[i + 99] = '\n';
+	}
+	d[n] = '\0';
+	return d;
+}
+
+/* Unfinished sets share one budget: the set that would pass it is refused, the others go on. */
+START_TEST(test_set_budget)
+{
+	char *body = fwmark_lines(40000);
+	struct client a, b, c;
+
+	open_server();
+	wgt_uapi_server_set_budget(srv, 65536);
+	client_open(&a);
+	client_open(&b);
+	client_sends(&a, "set=1\n");
+	client_sends(&a, body);
+	PUMP_UNTIL(stats().set_bytes == 40000);
+	client_sends(&b, "set=1\n");
+	client_sends(&b, body);
+	client_expect(&b, "errno=-105\n\n");
+	client_expect_eof(&b);
+	ck_assert_uint_eq(stats().cut_budget, 1);
+	ck_assert_uint_eq(stats().set_bytes, 40000);
+	/* A, under the budget all along, completes. */
+	client_sends(&a, "\n");
+	client_expect(&a, "errno=0\n\n");
+	ck_assert_int_eq(fake.sets, 1);
+	ck_assert_uint_eq(stats().set_bytes, 0);
+	/* And the budget is free again. */
+	client_open(&c);
+	client_sends(&c, "set=1\n");
+	client_sends(&c, body);
+	client_sends(&c, "\n");
+	client_expect(&c, "errno=0\n\n");
+	ck_assert_int_eq(fake.sets, 2);
+	/* A connection closed in the middle of a set gives its bytes back. */
+	client_sends(&c, "set=1\n");
+	client_sends(&c, body);
+	PUMP_UNTIL(stats().set_bytes == 40000);
+	client_close(&c);
+	PUMP_UNTIL(stats().open_conns == 1);
+	ck_assert_uint_eq(stats().set_bytes, 0);
+	ck_assert_uint_eq(stats().cut_budget, 1);
+	client_close(&a);
+	client_close(&b);
+	free(body);
+}
+END_TEST
+
 /* Pumps the loop for about `secs` seconds. */
 static void pump_for(double secs)
 {
@@ -1083,6 +1145,7 @@ static Suite *uapi_sock_suite(void)
 	tcase_add_test(caps, test_large_get);
 	tcase_add_test(caps, test_close_busy);
 	tcase_add_test(caps, test_set_too_big);
+	tcase_add_test(caps, test_set_budget);
 	tcase_add_test(caps, test_thousand_conns);
 	tcase_add_test(caps, test_peer_cred);
 	suite_add_tcase(s, caps);
