@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* UAPI socket server: capped accept of root and our own uid, set/get requests per connection under deadlines, nonblocking replies. */
+/* UAPI socket server: capped accept of root and our uid, requests under deadlines, async replies. */
 #include "gateway/uapi_sock.h"
 
 #include <errno.h>
@@ -23,7 +23,7 @@
 #include "config/uapi.h"
 
 _Static_assert(WGT_UAPI_ERR__COUNT <= WGT_UAPI_SOCK_MAX_ERRORS, "stats.errors[] too small");
-_Static_assert(WGT_UAPI_SOCK_SET_BUDGET >= WGT_UAPI_MAX_SET_BYTES, "one set at the cap must fit the budget");
+_Static_assert(WGT_UAPI_SOCK_SET_BUDGET >= WGT_UAPI_MAX_SET_BYTES, "a set at the cap must fit");
 
 #define READ_BUF_LEN     16384        /* per connection, wiped after use */
 #define WRITE_BUDGET     (1U << 20)   /* bytes per callback: one big get must not starve the loop */
@@ -262,7 +262,8 @@ static int op_dispatch(struct conn *c)
 	}
 	/* wireguard-go logs the operation and hangs up, without a reply; we don't quote it. */
 	s->stats.bad_ops++;
-	warn_limited(&s->req_rl, "uapi %s: unknown operation (%zu bytes) from uid %u pid %d, closing the connection",
+	warn_limited(&s->req_rl,
+		     "uapi %s: unknown operation (%zu bytes) from uid %u pid %d, closing the connection",
 		     s->path, c->op_len, (unsigned)c->uid, (int)c->pid);
 	return -EPROTO;
 }
@@ -338,7 +339,8 @@ static int set_over_budget(struct conn *c)
 	s->stats.sets_failed++;
 	s->stats.cut_budget++;
 	warn_limited(&s->req_rl,
-		     "uapi %s: set from uid %u pid %d refused: unfinished sets hold %zu bytes, the budget is %zu; closing the connection",
+		     "uapi %s: set from uid %u pid %d refused: unfinished sets hold %zu bytes, "
+		     "the budget is %zu; closing the connection",
 		     s->path, (unsigned)c->uid, (int)c->pid, s->set_bytes, s->set_budget);
 	parser_drop(c);
 	c->close_after = true;
@@ -580,13 +582,15 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (now >= idle_at) {
 		s->stats.cut_idle++;
-		warn_limited(&s->req_rl, "uapi %s: connection from uid %u pid %d silent for %.1f s %s, closing it",
+		warn_limited(&s->req_rl,
+			     "uapi %s: connection from uid %u pid %d silent for %.1f s %s, closing it",
 			     s->path, (unsigned)c->uid, (int)c->pid, s->idle_s,
 			     c->out.len ? "while a reply waits" :
 			     c->req_deadline ? "in a request" : "between requests");
 	} else {
 		s->stats.cut_request++;
-		warn_limited(&s->req_rl, "uapi %s: request from uid %u pid %d not done after %.1f s, closing the connection",
+		warn_limited(&s->req_rl,
+			     "uapi %s: request from uid %u pid %d not done after %.1f s, closing the connection",
 			     s->path, (unsigned)c->uid, (int)c->pid, s->request_s);
 	}
 	conn_free(c);
@@ -661,7 +665,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			s->stats.refused_cred++;
 			warn_limited(&s->refuse_rl,
-				     "uapi %s: refused a connection from uid %d pid %d: only root and uid %u may configure the device",
+				     "uapi %s: refused a connection from uid %d pid %d: "
+				     "only root and uid %u may configure the device",
 				     s->path, (int)cr.uid, (int)cr.pid, (unsigned)geteuid());
 			continue;
 		}

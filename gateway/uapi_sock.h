@@ -60,7 +60,8 @@ struct wgt_uapi_buf;
  * on a 2-core VM, and wg reads a get answer as fast as it comes: both
  * deadlines leave a wide margin on a loaded machine.
  */
-#define WGT_UAPI_SOCK_SET_BUDGET        (2 * (size_t)(64U << 20)) /* two sets at WGT_UAPI_MAX_SET_BYTES */
+/* Two sets at WGT_UAPI_MAX_SET_BYTES. */
+#define WGT_UAPI_SOCK_SET_BUDGET        (2 * (size_t)(64U << 20))
 #define WGT_UAPI_SOCK_IDLE_TIMEOUT_S    10.0
 #define WGT_UAPI_SOCK_REQUEST_TIMEOUT_S 30.0
 /*
@@ -134,11 +135,11 @@ int wgt_uapi_owner_pid(const char *dir, const char *ifname);
 struct wgt_uapi_server_stats {
 	uint64_t accepted;     /* connections served */
 	uint64_t refused_cap;  /* connections closed at once: WGT_UAPI_SOCK_MAX_CONNS were open */
-	uint64_t refused_cred; /* closed at once: the peer is neither root nor our euid (or no SO_PEERCRED) */
-	uint64_t cut_oversize; /* closed after errno=: set line over WGT_UAPI_MAX_LINE or set over the cap */
+	uint64_t refused_cred; /* closed at once: the peer is neither root nor our euid */
+	uint64_t cut_oversize; /* closed after errno=: a set line or a set over the parser's cap */
 	uint64_t cut_idle;     /* closed: no byte moved for the idle deadline */
-	uint64_t cut_request;  /* closed: a request and its reply outlasted the request deadline */
-	uint64_t cut_budget;   /* closed after errno=-ENOBUFS: unfinished sets held the whole budget */
+	uint64_t cut_request;  /* closed: a request and its reply outlasted their deadline */
+	uint64_t cut_budget;   /* closed after errno=-ENOBUFS: unfinished sets held the budget */
 	uint64_t sets_ok;
 	uint64_t sets_failed;  /* parse errors and handler errors */
 	uint64_t gets;         /* get=1 answered by the handler, successfully or not */
@@ -147,7 +148,7 @@ struct wgt_uapi_server_stats {
 	uint64_t bad_ops;      /* unknown operation, or get=1 not followed by '\n' */
 	uint64_t op_too_long;  /* op line over WGT_UAPI_SOCK_MAX_OP_LINE: errno=-EMSGSIZE, closed */
 	uint64_t open_conns;   /* gauge: connections open now */
-	uint64_t set_bytes;    /* gauge: bytes unfinished sets hold, of WGT_UAPI_SOCK_SET_BUDGET */
+	uint64_t set_bytes;    /* gauge: bytes unfinished sets hold (budget WGT_UAPI_SOCK_SET_BUDGET) */
 };
 
 /* Control thread only. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* UAPI socket server: file modes, stale and live sockets, request loops, caps, peer credentials, deadlines, removal, big replies. */
+/* UAPI socket server: files, stale and live sockets, requests, caps, credentials, deadlines. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -471,7 +471,7 @@ START_TEST(test_set_malformed)
 }
 END_TEST
 
-/* A set line over the parser's cap: -EMSGSIZE, then the connection closes (the line may never end). */
+/* A set line over the parser's cap: -EMSGSIZE, then closed (the line may never end). */
 START_TEST(test_line_too_long)
 {
 	size_t n = WGT_UAPI_MAX_LINE + 100;
@@ -863,7 +863,7 @@ START_TEST(test_deadlines_fair)
 }
 END_TEST
 
-/* 1,000 connections at once: 64 served, the others closed at once; the 64 go at the idle deadline. */
+/* 1,000 connections at once: 64 served, the rest closed at once; the 64 go at the idle deadline. */
 START_TEST(test_thousand_conns)
 {
 	enum { N = 1000 };
