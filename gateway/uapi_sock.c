@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* UAPI socket server: capped accept of root and our uid, requests under deadlines, async replies. */
+/* UAPI socket server: capped accept of root and our uid, deadlines, nonblocking replies. */
 #include "gateway/uapi_sock.h"
 
 #include <errno.h>
