@@ -11,6 +11,7 @@
 #   (flood)    1,000 connections at once, twice: 64 are held until the idle deadline,
 #              the rest are closed at once; the daemon's RSS grows by 4 MiB at most
 #              in the first round (the 64 connections) and not in the second;
+#   (user)     with --user nobody, nobody and root are served and uid 65533 refused;
 # then the daemon still answers get=1 with the configuration set at the start.
 #
 # Usage: uapi_abuse.sh WGATE. Exits 0 when every check passed, 1 on the first failed
@@ -132,6 +133,29 @@ done
 [ "${RSS[1]}" -le $((RSS[0] + RSS_AGAIN_KIB)) ] ||
 	e2e_fail "(flood) RSS grew again in the second round: ${RSS[0]} KiB to ${RSS[1]} KiB"
 e2e_pass flood "1000 connections, twice: $early closed at once, $late at the idle deadline; RSS $RSS0 -> ${RSS[0]} -> ${RSS[1]} KiB; get=1 still answers"
+
+# ---- (user): after --user nobody the daemon's euid is nobody's: nobody and root are
+# served, another uid is refused (the socket file opened up, so only the check decides).
+IF2=wgv$$
+IF2=${IF2:0:15}
+LOG2=$E2E_TMP/wgate-user.log
+SOCK2=$DIR/$IF2.sock
+e2e_add_log "wgate --user nobody $IF2" "$LOG2"
+e2e_spawn "$LOG2" ip netns exec "$NS" "$IMPL" -f --user nobody --uapi-dir "$DIR" "$IF2"
+PID2=$E2E_LAST_PID
+E2E_DAEMONS+=("wgate --user nobody $IF2=$PID2")
+wait_for "the UAPI socket $SOCK2" 10 python3 "$HERE/uapi_client.py" "$SOCK2" get
+[ "$(stat -c %u "/proc/$PID2")" = "$(id -u nobody)" ] || e2e_fail "(user) wgate --user nobody runs as uid $(stat -c %u "/proc/$PID2")"
+chmod 0666 "$SOCK2"
+as_user() {
+	setpriv --reuid="$1" --regid=nogroup --clear-groups \
+		timeout 20 python3 "$HERE/uapi_client.py" "$SOCK2" "$2"
+}
+as_user nobody get >/dev/null || e2e_fail "(user) nobody, the daemon's own user, is not served"
+out=$(as_user 65533 refused) || e2e_fail "(user) uid 65533 was not refused: $out"
+python3 "$HERE/uapi_client.py" "$SOCK2" get >/dev/null || e2e_fail "(user) root is not served"
+wait_for "the refusal in the log" 5 grep -q 'refused a connection from uid 65533 pid [0-9]*: only root and uid '"$(id -u nobody)" "$LOG2"
+e2e_pass user "wgate --user nobody: nobody and root served, uid 65533 refused"
 
 pid_alive "$PID" || e2e_fail "wgate exited"
 echo "uapi_abuse.sh: all checks passed in $(e2e_elapsed_ms) ms"
