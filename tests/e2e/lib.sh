@@ -369,7 +369,12 @@ e2e_cleanup() {
 	trap - ERR
 	# Before the kills, so that the tail shows the failure and not the shutdown.
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
-		e2e_print_logs
+		# To fd 9 when open: a failure inside wait_for runs this with stdout on /dev/null.
+		if { true >&9; } 2>/dev/null; then
+			e2e_print_logs >&9
+		else
+			e2e_print_logs
+		fi
 	fi
 	for pid in "${E2E_PIDS[@]}"; do
 		kill_and_reap "$pid"
