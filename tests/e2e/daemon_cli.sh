@@ -201,7 +201,7 @@ if [ -n "$WGATE" ]; then
 	uapi_get() {
 		timeout 20 python3 "$(cd "$(dirname "$0")" && pwd)/uapi_client.py" "$1" get
 	}
-	set_iface u
+	set_iface a
 	UDIR=$TMP/own/run/wireguard
 	e2e_add_log "$NAME $IF --uapi-dir $UDIR" "$TMP/uapidir.err"
 	run_impl uapidir --uapi-dir "$UDIR" "$IF"
@@ -217,7 +217,7 @@ if [ -n "$WGATE" ]; then
 	stop_pid "$PID" TERM 5 || e2e_fail "(uapi-dir) still running 5 s after SIGTERM"
 	[ ! -e "$UDIR/$IF.sock" ] || e2e_fail "(uapi-dir) $UDIR/$IF.sock outlived the daemon"
 
-	set_iface p
+	set_iface b
 	PDIR=$TMP/private
 	mkdir -m 0700 "$PDIR"
 	run_impl uapidir700 --uapi-dir "$PDIR" "$IF"
