@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The Prometheus text of /metrics, rendered on the control thread in slices; text buffers. */
 #include "gateway/metrics_pvt.h"
+#include "gateway/uapi_sock.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -533,6 +534,27 @@ static void render_device(struct wgt_metrics_render *r, struct wgt_text *b)
 		  "Config files refused; the running configuration stayed.");
 	wgt_text_printf(b, "wgate_config_reload_failures_total %llu\n",
 		  (unsigned long long)dev->conf_reload_failures);
+	if (dev->uapi) {
+		struct wgt_uapi_server_stats st;
+
+		wgt_uapi_server_stats(dev->uapi, &st);
+		family_header(b, "wgate_uapi_connections_closed_total", "counter",
+			  "UAPI connections refused or cut, by reason.");
+		wgt_text_printf(b,
+			  "wgate_uapi_connections_closed_total{reason=\"connection_cap\"} %llu\n"
+			  "wgate_uapi_connections_closed_total{reason=\"not_root_or_owner\"} %llu\n"
+			  "wgate_uapi_connections_closed_total{reason=\"oversize\"} %llu\n"
+			  "wgate_uapi_connections_closed_total{reason=\"set_budget\"} %llu\n"
+			  "wgate_uapi_connections_closed_total{reason=\"idle_deadline\"} %llu\n"
+			  "wgate_uapi_connections_closed_total{reason=\"request_deadline\"} %llu\n",
+			  (unsigned long long)st.refused_cap, (unsigned long long)st.refused_cred,
+			  (unsigned long long)st.cut_oversize, (unsigned long long)st.cut_budget,
+			  (unsigned long long)st.cut_idle, (unsigned long long)st.cut_request);
+		family_header(b, "wgate_uapi_sets_total", "counter", "UAPI set requests, by result.");
+		wgt_text_printf(b, "wgate_uapi_sets_total{result=\"ok\"} %llu\n"
+			  "wgate_uapi_sets_total{result=\"failed\"} %llu\n",
+			  (unsigned long long)st.sets_ok, (unsigned long long)st.sets_failed);
+	}
 	family_header(b, "wgate_metrics_render_seconds", "gauge",
 		  "Time the previous /metrics took to render on the control thread.");
 	wgt_text_printf(b, "wgate_metrics_render_seconds %.6f\n", (double)r->last_ns / 1e9);
