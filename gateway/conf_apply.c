@@ -139,15 +139,17 @@ int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *so
 	size_t queued;
 	int r;
 
-	if (!st)
-		return -ENOMEM;
+	if (!st) {
+		r = -ENOMEM;
+		goto err;
+	}
 	r = wgt_conf_diff(st->last, conf, &d);
 	if (r)
-		goto out;
+		goto err;
 	r = wgt_device_uapi_set(dev, d.set);
 	if (r) {
 		wgt_err("%s: config %s: cannot apply: %s", dev->ifname, source, strerror(-r));
-		goto out;
+		goto err;
 	}
 	set_names(dev, conf, &d);
 	update_resolutions(st, conf, &d, &queued);
@@ -155,6 +157,9 @@ int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *so
 	 * NETCONF (issue 17): addresses, MTU, link up and routes, as the difference
 	 * from st->last. Single call site, once gateway/netconf.c is on main:
 	 *   r = wgt_netconf_apply(dev, st->last, conf);
+	 * It reads the interface back each time, so a step that failed is retried
+	 * by the next apply even when the file did not change: the file counts as
+	 * applied (and the peers' difference is not repeated), the error is returned.
 	 */
 	wgt_info("%s: config applied: peers +%zu -%zu ~%zu, %zu unchanged; private key %s, "
 		 "listen port %s, fwmark %s; %zu endpoint names to resolve (%s)",
@@ -163,8 +168,11 @@ int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *so
 		 d.stats.fwmark ? "set" : "unchanged", queued, source);
 	wgt_conf_free(st->last);
 	st->last = conf;
-out:
 	wgt_conf_diff_free(&d);
+	return r;
+err:
+	wgt_conf_diff_free(&d);
+	wgt_conf_free(conf);
 	return r;
 }
 

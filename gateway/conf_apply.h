@@ -79,11 +79,13 @@ void wgt_conf_diff_free(struct wgt_conf_diff *diff);
 
 /*
  * Control thread only. Applies `conf` as the difference from the last file
- * applied and, on success, keeps it as the last one (taking ownership; the
- * previous one is freed). On failure the caller keeps `conf` and the last
- * one stays; a set that failed half-way is applied again in full by the
- * next reload (every step is idempotent). `source` names the file in the
- * log line. Returns 0 or -errno.
+ * applied and takes ownership of it. When the UAPI set fails, `conf` is
+ * freed and the last file stays the reference (a set that failed half-way
+ * is applied again in full by the next reload: every step is idempotent).
+ * Once the set succeeded, `conf` becomes the last file even if the
+ * interface side (netconf) failed, which reads the interface back and so
+ * retries by itself on the next apply. `source` names the file in the log
+ * line. Returns 0 or -errno.
  */
 int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *source);
 

@@ -114,7 +114,6 @@ static void reload(struct wgt_conf_state *st, bool forced, const char *trigger)
 	}
 	r = wgt_conf_apply(dev, conf, st->path);
 	if (r) {
-		wgt_conf_free(conf);
 		refused(st, "not fully applied");
 		goto out;
 	}
@@ -198,10 +197,8 @@ int wgt_conf_watch_start(struct wgt_device *dev, const char *path, struct wgt_co
 	memcpy(st->seen, digest, WGT_CONF_DIGEST_LEN);
 	st->have_seen = true;
 	r = wgt_conf_apply(dev, conf, path);
-	if (r) {
-		wgt_conf_free(conf);
+	if (r)
 		return r;
-	}
 	ev_signal_init(&st->sighup, sighup_cb, SIGHUP);
 	ev_signal_start(dev->loop, &st->sighup);
 	ev_init(&st->debounce, debounce_cb);
