@@ -6,6 +6,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -177,7 +178,7 @@ int wgt_conf_watch_start(struct wgt_device *dev, const char *path, struct wgt_co
 			 const uint8_t digest[WGT_CONF_DIGEST_LEN])
 {
 	struct wgt_conf_state *st = wgt_conf_state_get(dev);
-	char *copy;
+	char cwd[PATH_MAX], *copy;
 	int r;
 
 	if (!st) {
@@ -186,8 +187,12 @@ int wgt_conf_watch_start(struct wgt_device *dev, const char *path, struct wgt_co
 	}
 	free(st->path);
 	free(st->dir);
-	st->path = strdup(path);
-	copy = strdup(path);
+	/* Absolute, so that no later chdir() changes what is read; symlinks kept (Kubernetes). */
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		st->path = strdup(path);
+	else if (asprintf(&st->path, "%s/%s", cwd, path) == -1)
+		st->path = NULL;
+	copy = st->path ? strdup(st->path) : NULL;
 	st->dir = copy ? strdup(dirname(copy)) : NULL;
 	free(copy);
 	if (!st->path || !st->dir) {
