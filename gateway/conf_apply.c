@@ -63,7 +63,6 @@ static void resolved(void *arg, const uint8_t key[32], const union wgt_sockaddr 
 struct wgt_conf_state *wgt_conf_state_get(struct wgt_device *dev)
 {
 	struct wgt_conf_state *st = dev->conf_state;
-	int r;
 
 	if (st)
 		return st;
@@ -73,12 +72,6 @@ struct wgt_conf_state *wgt_conf_state_get(struct wgt_device *dev)
 	st->dev = dev;
 	st->inotify_fd = -1;
 	st->wd_dir = st->wd_target = -1;
-	r = wgt_resolver_new(dev->loop, dev->ifname, resolved, dev, &st->resolver);
-	if (r) {
-		wgt_err("%s: cannot start the endpoint resolver: %s", dev->ifname, strerror(-r));
-		free(st);
-		return NULL;
-	}
 	dev->conf_state = st;
 	return st;
 }
@@ -105,6 +98,19 @@ static void update_resolutions(struct wgt_conf_state *st, const struct wgt_conf 
 		wgt_resolver_cancel(st->resolver, key);
 		if (!(d->peer_flags[i] & WGT_CONF_PEER_RESOLVE))
 			continue;
+		/*
+		 * Started with the first host name only: a file of IP literals never
+		 * runs the thread, and one started after privileges were dropped
+		 * has only the capabilities left (they are per thread).
+		 */
+		if (!st->resolver) {
+			r = wgt_resolver_new(dev->loop, dev->ifname, resolved, dev, &st->resolver);
+			if (r) {
+				wgt_err("%s: cannot start the endpoint resolver: %s", dev->ifname,
+					strerror(-r));
+				return;
+			}
+		}
 		peer = wgt_peer_lookup(dev, key);
 		if (peer)
 			wgt_peer_name(peer, label);

@@ -127,7 +127,7 @@ struct wgt_conf_state {
 	struct wgt_conf *last;                    /* the last file applied (owned) */
 	uint8_t seen[WGT_CONF_DIGEST_LEN];        /* digest of the last text read, applied or not */
 	bool have_seen;
-	struct wgt_resolver *resolver;
+	struct wgt_resolver *resolver;            /* started by the first host name; NULL until then */
 	char *path;                               /* as given */
 	char *dir;                                /* its directory */
 	char *target_dir;                         /* the directory of its symlink target; NULL: same */
@@ -139,7 +139,7 @@ struct wgt_conf_state {
 	bool watching;
 };
 
-/* Control thread only: dev->conf_state, created (with its resolver thread) on first use; NULL when out of memory. */
+/* Control thread only: dev->conf_state, created on first use; NULL when out of memory. */
 struct wgt_conf_state *wgt_conf_state_get(struct wgt_device *dev);
 
 /* Control thread only, from wgt_device_destroy(): stops the watchers and the resolver, frees the last file. */
