@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "config/uapi.h"
 #include "crypto/blake2s.h"
 #include "gateway/device.h"
+#include "gateway/netconf.h"
 #include "gateway/resolve.h"
 
 static void format_addr(const union wgt_sockaddr *a, char *out, size_t len)
@@ -160,13 +160,12 @@ int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *so
 	set_names(dev, conf, &d);
 	update_resolutions(st, conf, &d, &queued);
 	/*
-	 * NETCONF (issue 17): addresses, MTU, link up and routes, as the difference
-	 * from st->last. Single call site, once gateway/netconf.c is on main:
-	 *   r = wgt_netconf_apply(dev, st->last, conf);
-	 * It reads the interface back each time, so a step that failed is retried
-	 * by the next apply even when the file did not change: the file counts as
-	 * applied (and the peers' difference is not repeated), the error is returned.
+	 * The interface side reads the interface back each time, so a step that
+	 * failed is retried by the next apply even when the file did not change:
+	 * the file counts as applied (the peers' difference is not repeated), and
+	 * the error is returned.
 	 */
+	r = wgt_netconf_apply(dev, st->last, conf);
 	wgt_info("%s: config applied: peers +%zu -%zu ~%zu, %zu unchanged; private key %s, "
 		 "listen port %s, fwmark %s; %zu endpoint names to resolve (%s)",
 		 dev->ifname, d.stats.added, d.stats.removed, d.stats.changed, d.stats.unchanged,
@@ -243,20 +242,19 @@ out:
 	return 0;
 }
 
-/* Any thread. The text of `path` and its digest, or -errno (reported). */
-int wgt_conf_read(const char *path, wgt_conf_report_fn report, void *arg, char **ret_text,
-		  size_t *ret_len, uint8_t ret_digest[WGT_CONF_DIGEST_LEN])
+/* Any thread. */
+int wgt_conf_digest(const char *path, wgt_conf_report_fn report, void *arg,
+		    uint8_t ret_digest[WGT_CONF_DIGEST_LEN])
 {
-	char msg[512];
+	char msg[512], *text = NULL;
+	size_t len = 0;
 	int r;
 
-	r = read_text(path, ret_text, ret_len);
+	r = read_text(path, &text, &len);
 	if (!r) {
-		r = wgt_blake2s_hash(ret_digest, *ret_text, *ret_len);
-		if (r) {
-			OPENSSL_cleanse(*ret_text, *ret_len);
-			free(*ret_text);
-		}
+		r = wgt_blake2s_hash(ret_digest, text, len);
+		OPENSSL_cleanse(text, len);
+		free(text);
 	}
 	if (r && report) {
 		snprintf(msg, sizeof(msg), "%s: cannot read: %s", path, strerror(-r));
@@ -265,34 +263,13 @@ int wgt_conf_read(const char *path, wgt_conf_report_fn report, void *arg, char *
 	return r;
 }
 
-/* Any thread. Parses text read from `path`, key files relative to its directory; frees the text. */
-int wgt_conf_parse_read(const char *path, char *text, size_t len, wgt_conf_report_fn report,
-			void *arg, struct wgt_conf **ret_conf)
-{
-	char *copy = strdup(path);
-	int r;
-
-	if (!copy) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = wgt_conf_parse_text(path, dirname(copy), text, len, report, arg, ret_conf);
-out:
-	free(copy);
-	OPENSSL_cleanse(text, len);
-	free(text);
-	return r;
-}
-
 int wgt_conf_load(const char *path, wgt_conf_report_fn report, void *arg,
 		  struct wgt_conf **ret_conf, uint8_t ret_digest[WGT_CONF_DIGEST_LEN])
 {
-	char *text;
-	size_t len;
 	int r;
 
-	r = wgt_conf_read(path, report, arg, &text, &len, ret_digest);
+	r = wgt_conf_digest(path, report, arg, ret_digest);
 	if (r)
 		return r;
-	return wgt_conf_parse_read(path, text, len, report, arg, ret_conf);
+	return wgt_conf_parse_file(path, report, arg, ret_conf);
 }

@@ -3,9 +3,9 @@
  * The configuration file applied to the running device, at start and on
  * every reload, as the difference from the last file applied.
  *
- *   file --read--> text --same digest as last?--> skip (file events only)
+ *   file --digest--> same as the last text read? --> skip (file events only)
  *                   |
- *                   +--wgt_conf_parse_text--> struct wgt_conf --wgt_conf_diff(last, new)-->
+ *                   +--wgt_conf_parse_file--> struct wgt_conf --wgt_conf_diff(last, new)-->
  *                        UAPI set (only what changed) --wgt_device_uapi_set-->
  *                        peer names, host-name endpoints queued to the resolver,
  *                        interface addresses/MTU/routes (netconf) --> last = new
@@ -92,22 +92,22 @@ int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *so
 #define WGT_CONF_DIGEST_LEN 32
 
 /*
- * Any thread. Reads the file at `path` (through symlinks) and parses it,
- * key files taken relative to the path's directory; every warning and error
- * goes to `report` as "FILE:LINE: problem" (a file that cannot be read: one
- * line "FILE: cause"). Returns 0, the configuration and the BLAKE2s digest
- * of the text, or -errno (-EINVAL: the file has errors).
+ * Any thread. The digest of the file's text (wgt_conf_digest), then the file
+ * parsed by wgt_conf_parse_file(); every warning and error goes to `report`
+ * as "FILE:LINE: problem" (a file that cannot be read: one line "FILE:
+ * cause"). Returns 0, the configuration and the digest, or -errno (-EINVAL:
+ * the file has errors). The file is read twice: a change in between is seen
+ * by the watcher, which reads it again.
  */
 int wgt_conf_load(const char *path, wgt_conf_report_fn report, void *arg,
 		  struct wgt_conf **ret_conf, uint8_t ret_digest[WGT_CONF_DIGEST_LEN]);
 
-/* The two halves of wgt_conf_load(), so that a reload can skip a text it has seen: */
-/* reads the text (the caller wipes and frees it, or hands it to wgt_conf_parse_read)... */
-int wgt_conf_read(const char *path, wgt_conf_report_fn report, void *arg, char **ret_text,
-		  size_t *ret_len, uint8_t ret_digest[WGT_CONF_DIGEST_LEN]);
-/* ...and parses it, wiping and freeing it. */
-int wgt_conf_parse_read(const char *path, char *text, size_t len, wgt_conf_report_fn report,
-			void *arg, struct wgt_conf **ret_conf);
+/*
+ * Any thread. The BLAKE2s digest of the file's text, so that a reload can
+ * skip a text it has seen; -errno when it cannot be read (reported).
+ */
+int wgt_conf_digest(const char *path, wgt_conf_report_fn report, void *arg,
+		    uint8_t ret_digest[WGT_CONF_DIGEST_LEN]);
 
 /*
  * Control thread only. Applies `conf` (loaded from `path` by wgt_conf_load,

@@ -86,25 +86,22 @@ static void reload(struct wgt_conf_state *st, bool forced, const char *trigger)
 	uint8_t digest[WGT_CONF_DIGEST_LEN];
 	struct report rep = { 0 };
 	struct wgt_conf *conf = NULL;
-	char *text, why[64];
-	size_t len;
+	char why[64];
 	int r;
 
-	r = wgt_conf_read(st->path, log_report, &rep, &text, &len, digest);
+	r = wgt_conf_digest(st->path, log_report, &rep, digest);
 	if (r) {
 		refused(st, "unreadable");
 		goto out;
 	}
 	if (!forced && st->have_seen && !CRYPTO_memcmp(digest, st->seen, sizeof(digest))) {
-		OPENSSL_cleanse(text, len);
-		free(text);
 		wgt_dbg("%s: config %s unchanged (%s)", dev->ifname, st->path, trigger);
 		goto out;
 	}
 	memcpy(st->seen, digest, sizeof(digest));
 	st->have_seen = true;
 	wgt_info("%s: reloading config %s (%s)", dev->ifname, st->path, trigger);
-	r = wgt_conf_parse_read(st->path, text, len, log_report, &rep, &conf);
+	r = wgt_conf_parse_file(st->path, log_report, &rep, &conf);
 	if (r) {
 		if (rep.errors)
 			snprintf(why, sizeof(why), "refused (%u errors)", rep.errors);

@@ -7,7 +7,8 @@
 # added and removed. After each: `wg show` matches the new file, while the one peer
 # that never changes (a live wireguard-go) keeps its handshake and its counters, and a
 # ping through it every 50 ms for the whole run loses nothing. A broken file leaves the
-# running configuration as it was and counts a failed reload.
+# running configuration as it was and counts a failed reload. Last, a wgate that runs as
+# nobody (--user) reloads a file it reads through its group and changes an address.
 #
 #   ns wgt$$a: wgate -f --config DIR/wg0.conf wgra$$  <-veth->  ns wgt$$b: wireguard-go wgrb$$
 #
@@ -249,6 +250,41 @@ got=$(grep -c 'icmp_seq=' "$TMP/ping.log" || true)
 check_bob "(g)"
 pid_alive "$PID_A" || e2e_fail "wgate died"
 e2e_pass "(g)" "ping through bob every 50 ms: $got of $sent answered across 6 reloads; handshake and counters kept"
+
+# ---- (h) --user nobody: a reload after the privilege drop changes an address. The file
+# is readable through its group only; the directory too (and $TMP may be traversed).
+NS_C=wgt$$c
+IF_C=wgrc$$
+IF_C=${IF_C:0:15}
+GROUP=$(id -gn nobody)
+ns_add "$NS_C"
+chmod 711 "$TMP"
+install -d -m 750 -g "$GROUP" "$TMP/user"
+user_conf() {
+	printf '[Interface]\nPrivateKey = %s\nListenPort = 51830\nAddress = %s\n' \
+		"$(cat "$TMP/a.key")" "$1"
+	printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.241.20.2/32\n' "$PUB_B"
+}
+user_conf 10.241.20.1/24 >"$TMP/user/wg0.conf"
+chgrp "$GROUP" "$TMP/user/wg0.conf"
+chmod 640 "$TMP/user/wg0.conf"
+start_impl "$NS_C" "$WGATE" "$IF_C" --tun-threads 1 --user nobody --config "$TMP/user/wg0.conf"
+PID_C=$IMPL_PID
+uid=$(awk '/^Uid:/ { print $2 "," $3 "," $4 "," $5 }' "/proc/$PID_C/status")
+[ "$uid" = "$(id -u nobody),$(id -u nobody),$(id -u nobody),$(id -u nobody)" ] ||
+	e2e_fail "(h) wgate --user nobody runs with uids $uid"
+has_addr_c() {
+	grep -qF " $1 " <<<"$(ip -n "$NS_C" -o addr show dev "$IF_C")"
+}
+wait_for "the file's first address in $NS_C" 5 has_addr_c 10.241.20.1/24
+user_conf 10.241.21.1/24 >"$TMP/user/.wg0.conf.new"
+chgrp "$GROUP" "$TMP/user/.wg0.conf.new"
+chmod 640 "$TMP/user/.wg0.conf.new"
+mv "$TMP/user/.wg0.conf.new" "$TMP/user/wg0.conf"
+wait_for "the new address after a reload as nobody" 10 has_addr_c 10.241.21.1/24
+wait_for "the old address to go" 5 eval '! has_addr_c 10.241.20.1/24'
+pid_alive "$PID_C" || e2e_fail "(h) wgate --user nobody died"
+e2e_pass "(h)" "--user nobody: a file readable through its group, reloaded after the drop, address changed"
 
 stop_pid "$PID_A" TERM 5 || e2e_fail "wgate outlived SIGTERM by 5 s"
 echo "reload: all checks passed ($(e2e_elapsed_ms) ms)"
