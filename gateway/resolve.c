@@ -180,7 +180,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	enqueue(j->r, j);
 }
 
-static double retry_delay(unsigned failures)
+double wgt_resolver_retry_delay(unsigned failures)
 {
 	double d = WGT_RESOLVE_FIRST_DELAY;
 
@@ -225,7 +225,7 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 		else
 			wgt_dbg("%s: peer %s: cannot resolve endpoint %s (%s): try %u", r->ifname,
 				j->label, j->host, gai_strerror(j->gai), j->failures);
-		ev_timer_init(&j->retry, retry_cb, retry_delay(j->failures), 0.);
+		ev_timer_init(&j->retry, retry_cb, wgt_resolver_retry_delay(j->failures), 0.);
 		ev_timer_start(loop, &j->retry);
 		j->waiting = true;
 	}

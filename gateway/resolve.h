@@ -11,7 +11,7 @@
  *
  * Retry schedule (wg(8) retries 15 times from 1 s, growing by 6/5 up to 20 s,
  * then gives up; a daemon must not give up, a name may appear later): after
- * failure n (1..15) wait min(1.2^(n-1), 20) s, about 60 s in all, then every
+ * failure n (1..15) wait min(1.2^(n-1), 20) s, about 72 s in all, then every
  * 60 s until it resolves or the job is cancelled. The first failure and the
  * 15th are logged as warnings, the others at debug level.
  *
@@ -55,6 +55,9 @@ int wgt_resolver_add(struct wgt_resolver *r, const uint8_t key[32], const char *
 
 /* Control thread only. Cancels the pending job of key; none is fine. */
 void wgt_resolver_cancel(struct wgt_resolver *r, const uint8_t key[32]);
+
+/* Any thread. Seconds to wait after the n-th failure (n >= 1). */
+double wgt_resolver_retry_delay(unsigned failures);
 
 /* Control thread only. Jobs not yet resolved (for tests and the stats dump). */
 size_t wgt_resolver_pending(const struct wgt_resolver *r);
