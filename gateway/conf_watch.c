@@ -89,6 +89,12 @@ static void reload(struct wgt_conf_state *st, bool forced, const char *trigger)
 	char why[64];
 	int r;
 
+	/* A file gone for a moment (a save that deletes before it writes) is waited for, not refused. */
+	if (!forced && access(st->path, F_OK) == -1 && errno == ENOENT) {
+		wgt_warn("%s: config %s is gone: the running configuration stays", dev->ifname,
+			 st->path);
+		goto out;
+	}
 	r = wgt_conf_digest(st->path, log_report, &rep, digest);
 	if (r) {
 		refused(st, "unreadable");
@@ -104,7 +110,8 @@ static void reload(struct wgt_conf_state *st, bool forced, const char *trigger)
 	r = wgt_conf_parse_file(st->path, log_report, &rep, &conf);
 	if (r) {
 		if (rep.errors)
-			snprintf(why, sizeof(why), "refused (%u errors)", rep.errors);
+			snprintf(why, sizeof(why), "refused (%u error%s)", rep.errors,
+				 rep.errors == 1 ? "" : "s");
 		else
 			snprintf(why, sizeof(why), "refused (%s)", strerror(-r));
 		refused(st, why);
