@@ -8,8 +8,8 @@
 # that never changes (a live wireguard-go) keeps its handshake and its counters, and a
 # ping through it every 50 ms for the whole run loses nothing. A broken file leaves the
 # running configuration as it was and counts a failed reload (log line and /metrics).
-# Last, a wgate that runs as
-# nobody (--user) reloads a file it reads through its group and changes an address.
+# Last, a wgate that runs as nobody (--user) reloads a file it reads through its group
+# and changes an address.
 #
 #   ns wgt$$a: wgate -f --config DIR/wg0.conf wgra$$  <-veth->  ns wgt$$b: wireguard-go wgrb$$
 #
