@@ -14,7 +14,7 @@
 # Usage: config_file.sh WGATE [WIREGUARD_GO]. Exits 0 when every check passed, 1 on the
 # first failed one, 77 (skip) when not root or a tool is missing.
 # `A && B || e2e_fail` is meant: e2e_fail exits.
-# shellcheck disable=SC2015
+# shellcheck disable=SC2015,SC2153 # NS_A, IF_A, ... are set by two_sides in lib.sh
 set -euo pipefail
 
 WGATE=${1:-}
@@ -143,9 +143,10 @@ e2e_pass "(c)" "MTU $MTU, both addresses, link up, a route per allowed IP (ip re
 
 # ---- (d) ping both ways, IPv4 and IPv6
 ping_ok() {
-	local i
+	local try
 
-	for i in 1 2 3 4 5; do
+	for try in 1 2 3 4 5; do
+		[ "$try" -eq 1 ] || sleep 0.2
 		in_ns "$1" ping -q -n -c 3 -W 2 -i 0.2 "$2" >"$TMP/ping.log" 2>&1 && return 0
 	done
 	pid_alive "$PID_A" || e2e_fail "(d) wgate has died"

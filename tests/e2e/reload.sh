@@ -16,7 +16,7 @@
 # Usage: reload.sh WGATE [WIREGUARD_GO]. Exits 0 when every check passed, 1 on the
 # first failed one, 77 (skip) when not root or a tool is missing.
 # `A && B || e2e_fail` is meant: e2e_fail exits.
-# shellcheck disable=SC2015
+# shellcheck disable=SC2015,SC2153 # NS_A, IF_A, ... are set by two_sides in lib.sh
 set -euo pipefail
 
 WGATE=${1:-}
