@@ -60,6 +60,7 @@ static void resolved(void *arg, const uint8_t key[32], const union wgt_sockaddr 
 		wgt_info("%s: peer %s: endpoint resolved to %s", dev->ifname, label, ep);
 }
 
+/* Control thread only. */
 struct wgt_conf_state *wgt_conf_state_get(struct wgt_device *dev)
 {
 	struct wgt_conf_state *st = dev->conf_state;
@@ -76,7 +77,7 @@ struct wgt_conf_state *wgt_conf_state_get(struct wgt_device *dev)
 	return st;
 }
 
-/* Resolutions the new file cancels (peer gone, Endpoint changed) or asks for. */
+/* Control thread only. Resolutions the new file cancels (peer gone, Endpoint changed) or asks for. */
 static void update_resolutions(struct wgt_conf_state *st, const struct wgt_conf *conf,
 			       const struct wgt_conf_diff *d, size_t *ret_queued)
 {
@@ -123,6 +124,7 @@ static void update_resolutions(struct wgt_conf_state *st, const struct wgt_conf 
 	}
 }
 
+/* Control thread only. */
 static void set_names(struct wgt_device *dev, const struct wgt_conf *conf,
 		      const struct wgt_conf_diff *d)
 {

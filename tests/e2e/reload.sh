@@ -240,7 +240,14 @@ check_bob "(f)"
 e2e_pass "(f)" "v5 by swap (peer added), v6 by rename over the file (peer removed)"
 
 # ---- (g) the ping through bob lost nothing
-sleep 0.5  # the last replies of the run come in
+# Ten more replies after the last reload, then stop it.
+replies() {
+	grep -c 'icmp_seq=' "$TMP/ping.log" || true
+}
+more_replies_than() {
+	[ "$(replies)" -ge $(($1 + 10)) ]
+}
+wait_for "ping replies after the last reload" 10 more_replies_than "$(replies)"
 kill -INT "$PING_PID"
 wait_gone "$PING_PID" 5 || e2e_fail "(g) ping did not stop"
 wait "$PING_PID" 2>/dev/null || true
