@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "config/conf.h"
 #include "gateway/device.h"
+#include "gateway/notify.h"
 #include "gateway/resolve.h"
 
 /*
@@ -107,6 +108,8 @@ static void reload(struct wgt_conf_state *st, bool forced, const char *trigger)
 	memcpy(st->seen, digest, sizeof(digest));
 	st->have_seen = true;
 	wgt_info("%s: reloading config %s (%s)", dev->ifname, st->path, trigger);
+	/* systemd: RELOADING=1 now, READY=1 once done, whatever the outcome. */
+	wgt_notify_reloading();
 	r = wgt_conf_parse_file(st->path, log_report, &rep, &conf);
 	if (r) {
 		if (rep.errors)
@@ -115,14 +118,16 @@ static void reload(struct wgt_conf_state *st, bool forced, const char *trigger)
 		else
 			snprintf(why, sizeof(why), "refused (%s)", strerror(-r));
 		refused(st, why);
-		goto out;
+		goto reloaded;
 	}
 	r = wgt_conf_apply(dev, conf, st->path);
 	if (r) {
 		refused(st, "not fully applied");
-		goto out;
+		goto reloaded;
 	}
 	dev->conf_reloads++;
+reloaded:
+	wgt_notify_reloaded(dev);
 out:
 	update_target_watch(st);
 }

@@ -4,8 +4,9 @@
 # Debian's wireguard-go configured by `wg` and `ip`: the tunnel carries ping both ways
 # over IPv4 and IPv6; `wg showconf` gives the file's keys and peers back; the MTU,
 # addresses and a route per allowed IP are as the file says; a host-name Endpoint that
-# does not resolve yet is retried and applied once it does; a broken file stops wgate
-# before any device exists, in the foreground and daemonizing alike.
+# does not resolve yet is retried and applied once it does; systemd's READY=1 comes once
+# the file is applied and RELOADING=1/READY=1 bracket a reload; a broken file stops
+# wgate before any device exists, in the foreground and daemonizing alike.
 #
 #   ns wgt$$a                                          ns wgt$$b
 #   wgate -f --config a.conf wgfa$$ 192.168.241.1 <-veth-> 192.168.241.2  wireguard-go wgfb$$
@@ -26,7 +27,7 @@ WGGO=${2:-wireguard-go}
 
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-e2e_require_root wg ip ping
+e2e_require_root wg ip ping python3
 e2e_require_impl "$WGATE"
 e2e_require_impl "$WGGO"
 e2e_init config-file
@@ -103,7 +104,20 @@ PublicKey = $PUB_C
 AllowedIPs = 10.241.7.3/32
 Endpoint = $HOST:51822
 EOF
-start_impl "$NS_A" "$WGATE" "$IF_A" --tun-threads 2 --config "$TMP/a.conf"
+# A stand-in for systemd's notify socket (as sd_notify.sh): every datagram as one line.
+NOTIFY=$TMP/notify.sock
+MSGS=$TMP/notify.txt
+: >"$MSGS"
+e2e_spawn "$TMP/listener.log" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        out.write(s.recv(4096).decode().replace("\n", "|") + "\n")
+        out.flush()' "$NOTIFY" "$MSGS"
+wait_for "the notify socket" 5 test -S "$NOTIFY"
+NOTIFY_SOCKET=$NOTIFY start_impl "$NS_A" "$WGATE" "$IF_A" --tun-threads 2 --config "$TMP/a.conf"
 PID_A=$IMPL_PID
 start_impl "$NS_B" "$WGGO" "$IF_B"
 in_ns "$NS_B" wg set "$IF_B" private-key "$TMP/b.key" listen-port "$PORT_B" \
@@ -173,17 +187,28 @@ wait_for "carol's endpoint from the resolved name" 15 carol_ep
 pid_alive "$PID_A" || e2e_fail "(e) wgate has died"
 e2e_pass "(e)" "a host-name Endpoint that did not resolve was retried and set once it did"
 
-# ---- (f) daemonizing with --config: the parent returns once the device is configured
+# ---- (f) systemd: READY=1 once the file is applied; RELOADING=1, then READY=1, around a reload
+wait_for "READY=1" 5 grep -q '^READY=1|' "$MSGS"
+grep -m1 '^READY=1|' "$MSGS" | grep -q ": 2 peers," ||
+	e2e_fail "(f) the first READY=1 came before the file's 2 peers: $(grep -m1 '^READY=1|' "$MSGS")"
+kill -HUP "$PID_A"
+reloaded() {
+	grep -A1 '^RELOADING=1$' "$MSGS" | grep -q '^READY=1|'
+}
+wait_for "RELOADING=1 then READY=1 after SIGHUP" 5 reloaded
+e2e_pass "(f)" "sd_notify: READY=1 with the file's peers; SIGHUP gives RELOADING=1 then READY=1"
+
+# ---- (g) daemonizing with --config: the parent returns once the device is configured
 ns_add "$NS_C"
 sed -e "s/^ListenPort = .*/ListenPort = 51830/" -e '/^Endpoint = peer-c/d' "$TMP/a.conf" >"$TMP/c.conf"
 e2e_own_iface "$IF_C"
 rc=0
 timeout 10 ip netns exec "$NS_C" "$WGATE" --config "$TMP/c.conf" "$IF_C" >/dev/null 2>&1 || rc=$?
-[ "$rc" -eq 0 ] || e2e_fail "(f) wgate --config (daemonizing) exited $rc"
-[ "$(in_ns "$NS_C" wg show "$IF_C" listen-port)" = 51830 ] || e2e_fail "(f) the daemon's port is not the file's"
-[ "$(in_ns "$NS_C" wg show "$IF_C" peers | wc -l)" -eq 2 ] || e2e_fail "(f) the daemon has not the file's 2 peers"
-grep -qF " $E2E_TUN4_A/24 " <<<"$(ip -n "$NS_C" -o addr show dev "$IF_C")" || e2e_fail "(f) the daemon's interface lacks its address"
-e2e_pass "(f)" "without -f: configured from the file when the parent returns"
+[ "$rc" -eq 0 ] || e2e_fail "(g) wgate --config (daemonizing) exited $rc"
+[ "$(in_ns "$NS_C" wg show "$IF_C" listen-port)" = 51830 ] || e2e_fail "(g) the daemon's port is not the file's"
+[ "$(in_ns "$NS_C" wg show "$IF_C" peers | wc -l)" -eq 2 ] || e2e_fail "(g) the daemon has not the file's 2 peers"
+grep -qF " $E2E_TUN4_A/24 " <<<"$(ip -n "$NS_C" -o addr show dev "$IF_C")" || e2e_fail "(g) the daemon's interface lacks its address"
+e2e_pass "(g)" "without -f: configured from the file when the parent returns"
 
 stop_pid "$PID_A" TERM 5 || e2e_fail "wgate outlived SIGTERM by 5 s"
 [ "$STOP_STATUS" -eq 0 ] || e2e_fail "wgate exited $STOP_STATUS on SIGTERM"
