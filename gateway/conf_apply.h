@@ -128,7 +128,7 @@ struct wgt_conf_state {
 	uint8_t seen[WGT_CONF_DIGEST_LEN];        /* digest of the last text read, applied or not */
 	bool have_seen;
 	struct wgt_resolver *resolver;            /* started by the first host name; NULL until then */
-	char *path;                               /* as given */
+	char *path;                               /* absolute (cwd prefixed), symlinks kept */
 	char *dir;                                /* its directory */
 	char *target_dir;                         /* the directory of its symlink target; NULL: same */
 	int inotify_fd;
