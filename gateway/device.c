@@ -21,6 +21,7 @@
 #include "io/rtnl.h"
 #include "io/tun.h"
 #include "io/udp.h"
+#include "gateway/conf_apply.h"
 #include "gateway/device.h"
 #include "gateway/health.h"
 #include "gateway/uapi_sock.h"
@@ -580,6 +581,7 @@ void wgt_device_destroy(struct wgt_device *dev)
 		return;
 	wgt_uapi_server_close(dev->uapi);
 	dev->uapi = NULL;
+	wgt_conf_state_free(dev);
 	if (dev->workers)
 		stop_workers(dev);
 	if (dev->loop) {

@@ -56,6 +56,7 @@
 struct wgt_aead;
 struct wgt_allowedips;
 struct wgt_metrics;
+struct wgt_conf_state;
 struct wgt_ratelimiter;
 struct wgt_ring;
 struct wgt_uapi_server;
@@ -296,6 +297,7 @@ struct wgt_device {
 	ev_timer watchdog;                  /* systemd watchdog (notify.c) */
 	bool watchdog_starved;              /* a thread is stuck: the watchdog goes unfed */
 	struct wgt_peer *metrics_cursor;    /* a render's next peer; wgt_peer_remove() moves it on */
+	struct wgt_conf_state *conf_state;  /* --config: last file, watchers, resolver (conf_apply.h) */
 };
 
 /* ---- device.c: lifecycle ---- */

@@ -20,6 +20,7 @@
 #include "crypto/aead.h"
 #include "crypto/blake2s.h"
 #include "gateway/busy_poll.h"
+#include "gateway/conf_apply.h"
 #include "gateway/device.h"
 #include "gateway/metrics.h"
 #include "gateway/notify.h"
@@ -40,13 +41,14 @@ struct options {
 	const char *user;
 	struct wgt_metrics_config metrics;
 	const char *check_config;
+	const char *config;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: wgate [-f|--foreground] [--tun-threads N] [--log-level LEVEL]\n"
-		"             [--log-format text|json] INTERFACE\n"
+		"             [--log-format text|json] [--config FILE] INTERFACE\n"
 		"       wgate --check-config FILE\n"
 		"\n"
 		"A multi-threaded WireGuard gateway with wireguard-go's command line: it\n"
@@ -54,6 +56,8 @@ static void usage(FILE *f)
 		"/var/run/wireguard/INTERFACE.sock, which `wg` configures.\n"
 		"\n"
 		"  -f, --foreground     stay in the foreground (default: daemonize once ready)\n"
+		"      --config FILE    apply FILE (wg-quick format) at start; reload it on\n"
+		"                       SIGHUP and when it changes\n"
 		"      --tun-threads N  worker threads, each with its own TUN queue and UDP\n"
 		"                       socket (1..%d, default: online CPUs)\n"
 		"      --log-level L    error, warn, info (default) or debug\n"
@@ -132,7 +136,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	enum {
 		OPT_THREADS = 256, OPT_VERSION, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_UAPI_DIR,
 		OPT_NO_TUN_OFFLOAD, OPT_NO_UDP_GSO, OPT_NO_UDP_GRO, OPT_BUSY_POLL, OPT_NAP,
-		OPT_USER,
+		OPT_USER, OPT_CONFIG,
 		OPT_METRICS_LISTEN, OPT_METRICS_PEER_LIMIT,
 		OPT_CHECK_CONFIG,
 	};
@@ -151,6 +155,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 		{ "metrics-peer-limit", required_argument, NULL, OPT_METRICS_PEER_LIMIT },
 		{ "check-config", required_argument, NULL, OPT_CHECK_CONFIG },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -237,6 +242,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_CHECK_CONFIG:
 			o->check_config = optarg;
+			break;
+		case OPT_CONFIG:
+			o->config = optarg;
 			break;
 		case ':':
 			bad_usage("option '%s' needs an argument", argv[optind - 1]);
@@ -331,6 +339,8 @@ int main(int argc, char **argv)
 	struct wgt_device *dev = NULL;
 	struct wgt_privs_user user;
 	struct wgt_metrics *metrics = NULL;
+	struct wgt_conf *conf = NULL;
+	uint8_t conf_digest[WGT_CONF_DIGEST_LEN];
 	struct ev_loop *loop;
 	struct options o;
 	int notify_fd = -1;
@@ -362,6 +372,9 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	wgt_info("%s", wgt_aead_cpu_caps_note());
+	/* Before the device exists: a bad file leaves nothing behind. */
+	if (o.config && wgt_conf_load(o.config, print_conf_problem, NULL, &conf, conf_digest))
+		goto fail;
 	loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
 	if (!loop) {
 		wgt_err("cannot create the event loop");
@@ -379,12 +392,22 @@ int main(int argc, char **argv)
 	r = wgt_device_create(loop, &cfg, &dev);
 	if (r || (o.metrics.listen && wgt_metrics_create(dev, &o.metrics, &metrics)))
 		goto fail;
-	/* Every descriptor that needs privileges is open, and no other thread runs yet. */
-	r = wgt_privs_drop(o.user ? &user : NULL, dev->listen_port);
+	/*
+	 * Every descriptor that needs privileges is open, and no other thread runs
+	 * yet. A port below 1024 the file asks for keeps its capability.
+	 */
+	r = wgt_privs_drop(o.user ? &user : NULL,
+			   conf && (conf->wg.flags & WGT_UAPI_DEV_HAS_LISTEN_PORT) ?
+			   conf->wg.listen_port : dev->listen_port);
 	if (!r)
 		r = wgt_device_start(dev);
 	if (!r && metrics)
 		r = wgt_metrics_start(metrics);
+	/* After the drop: the file is applied, and reloaded, with what is left. */
+	if (!r && conf) {
+		r = wgt_conf_watch_start(dev, o.config, conf, conf_digest);
+		conf = NULL;
+	}
 	if (r)
 		goto fail;
 	if (notify_fd >= 0) {
@@ -404,6 +427,7 @@ int main(int argc, char **argv)
 fail:
 	wgt_metrics_stop(metrics);
 	wgt_device_destroy(dev);
+	wgt_conf_free(conf);
 	if (notify_fd >= 0) {
 		status = 1;
 		if (write(notify_fd, &status, 1) != 1)
