@@ -20,6 +20,7 @@
 #include "crypto/aead.h"
 #include "crypto/blake2s.h"
 #include "gateway/busy_poll.h"
+#include "gateway/cli_peer.h"
 #include "gateway/conf_apply.h"
 #include "gateway/device.h"
 #include "gateway/metrics.h"
@@ -347,6 +348,8 @@ int main(int argc, char **argv)
 	char status;
 	int r;
 
+	if (argc > 1 && !strcmp(argv[1], "peer"))
+		return wgt_cli_peer_main(argc - 1, argv + 1);
 	/* Before anything else: it may re-execute the process (crypto/aead_provider.c). */
 	wgt_aead_tune_cpu_caps(argv);
 	parse_args(argc, argv, &o);
