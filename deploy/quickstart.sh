@@ -21,9 +21,9 @@ Usage: deploy/quickstart.sh [OPTIONS]
                      of the default route, and the port; WGATE_ENDPOINT)
   --client NAME      the first client's name (default client1; WGATE_CLIENT)
   --qr-png FILE      also write the client's QR code to FILE as a PNG
-  --forwarding       turn on IPv4/IPv6 forwarding and an nftables masquerade rule so
-                     that clients reach the network behind the gateway (OFF by
-                     default; WGATE_FORWARDING=1)
+  --forwarding       (OFF by default) IPv4/IPv6 forwarding and an nftables masquerade
+                     rule, so that clients reach the network behind the gateway
+                     (deploy/forwarding.sh; WGATE_FORWARDING=1)
   --wgate PATH       use this wgate binary instead of building one
   --no-run           prepare everything, print the client, but do not start wgate
   -h, --help         this text

@@ -14,6 +14,17 @@ e2e_require_root wg wg-quick ip ping zbarimg wireguard-go
 e2e_require_impl "$WGATE"
 e2e_init peer_cli
 
+# ping_within NS ADDR SECONDS: 0 once a ping is answered, 1 after SECONDS (a deadline,
+# since each try may take its whole -W second).
+ping_within() {
+	local end=$((SECONDS + $3))
+
+	until in_ns "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+	done
+}
+
+
 D=$E2E_TMP/etc
 CONF=$D/wg0.conf
 mkdir -m 0700 "$D"
@@ -265,7 +276,7 @@ client() {
 	done
 }
 client "$NS_B" "$IF_B" "$E2E_TMP/c1.conf"
-wait_for "c1 to ping the gateway" 20 in_ns "$NS_B" ping -c1 -W1 10.77.0.1
+ping_within "$NS_B" 10.77.0.1 20 || e2e_fail "timed out after 20 s waiting for c1 to ping the gateway"
 in_ns "$NS_B" ping -c1 -W2 fd00:77::1 >/dev/null || e2e_fail "c1 cannot ping fd00:77::1"
 c1_pub=$(field "$E2E_TMP/c1.conf" PrivateKey | wg pubkey)
 hs_of() {
@@ -285,7 +296,7 @@ has_peer() {
 }
 wait_for "the gateway to reload and know c2" 10 has_peer "$c2_pub"
 client "$NS_C" "$IF_C" "$E2E_TMP/c2.conf"
-wait_for "c2 to ping the gateway" 20 in_ns "$NS_C" ping -c1 -W1 10.77.0.1
+ping_within "$NS_C" 10.77.0.1 20 || e2e_fail "timed out after 20 s waiting for c2 to ping the gateway"
 pid_alive "$ping_pid" || e2e_fail "c1's ping ended before c2 connected (too slow to test 'meanwhile')"
 wait "$ping_pid" || e2e_fail "c1's ping lost packets during the reload: $(tail -n2 "$E2E_TMP/ping1")"
 grep -q ' 100 received, 0% packet loss' "$E2E_TMP/ping1" || e2e_fail "c1's ping: $(tail -n2 "$E2E_TMP/ping1")"

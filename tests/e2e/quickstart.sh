@@ -14,6 +14,17 @@ QUICKSTART=$(cd "$(dirname "$0")/../.." && pwd)/deploy/quickstart.sh
 e2e_require_root wg wg-quick ip ping zbarimg wireguard-go
 e2e_require_impl "$WGATE"
 e2e_init quickstart
+
+# ping_within NS ADDR SECONDS: 0 once a ping is answered, 1 after SECONDS (a deadline,
+# since each try may take its whole -W second).
+ping_within() {
+	local end=$((SECONDS + $3))
+
+	until in_ns "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+	done
+}
+
 "$WGATE" --help | grep -q -- '--config' ||
 	e2e_skip "this wgate has no --config yet (the quickstart runs it with --config)"
 two_sides qs
@@ -22,7 +33,7 @@ STATE=$E2E_TMP/state
 LOG=$E2E_TMP/quickstart.log
 qs_args=(--dir "$STATE" --iface "$IF_A" --endpoint "$E2E_UNDER4_A" --client phone --wgate "$WGATE")
 
-"$QUICKSTART" --help | grep -q -- '--forwarding.*OFF by' || e2e_fail "--help does not say forwarding is off by default"
+"$QUICKSTART" --help | grep -q -- '--forwarding *(OFF by default)' || e2e_fail "--help does not say forwarding is off by default"
 
 # 1. First run: everything made, wgate runs in the foreground (exec), so in the background here.
 e2e_own_iface "$IF_A"
@@ -59,7 +70,7 @@ in_ns "$NS_B" ip link set "$IF_B" up
 for a in $(sed -n 's/^AllowedIPs = //p' "$E2E_TMP/client.conf" | tr -d ,); do
 	in_ns "$NS_B" ip route add "$a" dev "$IF_B"
 done
-wait_for "the client to ping the gateway 10.77.0.1" 20 in_ns "$NS_B" ping -c1 -W1 10.77.0.1
+ping_within "$NS_B" 10.77.0.1 20 || e2e_fail "timed out after 20 s waiting for the client to ping the gateway 10.77.0.1"
 in_ns "$NS_B" ping -c1 -W2 fd00:77::1 >/dev/null || e2e_fail "the client cannot ping fd00:77::1"
 e2e_pass ping "wireguard-go with the printed config pings the gateway (IPv4 and IPv6)"
 
