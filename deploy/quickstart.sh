@@ -104,10 +104,10 @@ fi
 default_endpoint() {
 	local src
 
-	src=$(ip -4 route get 1.0.0.0 2>/dev/null | sed -n 's/.* src \([^ ]*\).*/\1/p')
-	[ -n "$src" ] && { echo "$src"; return; }
-	src=$(ip -6 route get 2001:db8:: 2>/dev/null | sed -n 's/.* src \([^ ]*\).*/\1/p')
-	[ -n "$src" ] && echo "[$src]"
+	src=$(ip -4 route get 1.0.0.0 2>/dev/null | sed -n 's/.* src \([^ ]*\).*/\1/p' || true)
+	[ -z "$src" ] || { echo "$src"; return; }
+	src=$(ip -6 route get 2001:db8:: 2>/dev/null | sed -n 's/.* src \([^ ]*\).*/\1/p' || true)
+	[ -z "$src" ] || echo "[$src]"
 }
 
 mkdir -p "$DIR"
@@ -115,7 +115,7 @@ chmod 0700 "$DIR"
 conf=$DIR/$IFACE.conf
 if [ ! -f "$conf" ]; then
 	if [ -z "$ENDPOINT" ]; then
-		ENDPOINT=$(default_endpoint)
+		ENDPOINT=$(default_endpoint || true)
 		[ -n "$ENDPOINT" ] || die "no default route to take the endpoint from: give --endpoint HOST[:PORT]"
 	fi
 	# A bare IPv6 address gets brackets; a missing port is the listen port.

@@ -11,7 +11,7 @@ PACKAGES=(
 	gcc meson ninja-build pkg-config python3
 	libssl-dev libev-dev libjemalloc-dev check liburcu-dev libmnl-dev libcap-ng-dev libmicrohttpd-dev
 	clang libclang-rt-14-dev
-	libqrencode-dev libpng-dev zbar-tools
+	libqrencode-dev libpng-dev zbar-tools nftables
 	wireguard-go wireguard-tools iproute2 iputils-ping iperf3 libcap2-bin util-linux
 	prometheus curl
 	libsystemd-dev systemd

@@ -85,3 +85,28 @@ cmp -s <(sed -n '/^\[Interface\]$/,/^PersistentKeepalive/p' "$E2E_TMP/rerun.log"
 grep -q $'^\xe2\x96' "$E2E_TMP/rerun.log" || e2e_fail "the re-run printed no QR code"
 [ "$("$WGATE" peer list --config "$STATE/$IF_A.conf" | wc -l)" -eq 1 ] || e2e_fail "the re-run added a peer"
 e2e_pass rerun "keys and client kept, the same config and QR printed again"
+
+# 4. The default endpoint: the source address of the default route, or a clear error without one.
+rc=0
+in_ns "$NS_A" "$QUICKSTART" --dir "$E2E_TMP/noroute" --iface "$IF_A" --wgate "$WGATE" --no-run \
+	>"$E2E_TMP/noroute.log" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -q 'no default route.*give --endpoint' "$E2E_TMP/noroute.log" ||
+	e2e_fail "without a default route: exit $rc, $(tail -n1 "$E2E_TMP/noroute.log")"
+in_ns "$NS_A" ip route add default via "$E2E_UNDER4_B"
+in_ns "$NS_A" "$QUICKSTART" --dir "$E2E_TMP/route" --iface "$IF_A" --port 4242 --wgate "$WGATE" --no-run \
+	>"$E2E_TMP/route.log" 2>&1 || e2e_fail "with a default route: $(tail -n2 "$E2E_TMP/route.log")"
+grep -qx "Endpoint = $E2E_UNDER4_A:4242" "$E2E_TMP/route.log" ||
+	e2e_fail "the default endpoint is not $E2E_UNDER4_A:4242: $(grep Endpoint "$E2E_TMP/route.log")"
+e2e_pass endpoint "from the default route's source address (port from --port); none: one clear error"
+
+# 5. --forwarding (off by default): forwarding on in the gateway's namespace, NAT table made.
+if [ -x "$(dirname "$QUICKSTART")/forwarding.sh" ] && command -v nft >/dev/null; then
+	in_ns "$NS_A" sysctl -qw net.ipv4.ip_forward=0
+	in_ns "$NS_A" "$QUICKSTART" "${qs_args[@]}" --no-run --forwarding >"$E2E_TMP/fwd.log" 2>&1 ||
+		e2e_fail "--forwarding: $(tail -n2 "$E2E_TMP/fwd.log")"
+	[ "$(in_ns "$NS_A" cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || e2e_fail "--forwarding left ip_forward off"
+	in_ns "$NS_A" nft list table inet wgate_nat | grep -q masquerade || e2e_fail "--forwarding made no masquerade rule"
+	e2e_pass fwd "--forwarding: IPv4 forwarding on and the masquerade rule, in the gateway's namespace"
+else
+	echo "SKIP fwd: deploy/forwarding.sh or nft missing"
+fi
