@@ -571,6 +571,9 @@ static int lock(const struct cmd *c, int *ret_fd)
 	const char *base = strrchr(c->config, '/');
 	int r;
 
+	/* A missing file gets its own error, and no lock file is left for it. */
+	if (access(c->config, F_OK) == -1 && errno == ENOENT)
+		return fail("%s: no such file (give --config FILE or set WGATE_CONFIG)", c->config);
 	base = base ? base + 1 : c->config;
 	if (snprintf(path, sizeof(path), "%s/.%s.lock", c->dir, base) >= (int)sizeof(path))
 		return fail("cannot lock %s: path too long", c->config);

@@ -155,6 +155,8 @@ expect_fail "taken --address" "10.77.0.3 is taken" peer add erin --address 10.77
 expect_fail "gateway's --address" "is taken" peer add erin --address fd00:77::1
 expect_fail "unknown name on remove" "no peer named 'zed'" peer remove zed
 expect_fail "missing config" "no such file" peer add erin --config "$D/nope.conf"
+expect_fail "missing config (remove)" "no such file" peer remove alice --config "$D/nope.conf"
+expect_fail "missing directory" "no such file" peer add erin --config "$D/none/wg0.conf"
 expect_fail "missing config (list)" "no such file" peer list --config "$D/nope.conf"
 # The file's owner without its read bit (root would read it anyway).
 chmod 0000 "$CONF"
@@ -218,7 +220,7 @@ for p in "${pids[@]}"; do
 done
 [ "$(peer list | grep -c '^par')" -eq 6 ] || e2e_fail "concurrent adds lost peers: $(peer list)"
 [ "$(cat "$E2E_TMP"/par*.conf | grep '^Address' | sort -u | wc -l)" -eq 6 ] || e2e_fail "concurrent adds shared an address"
-ls -A "$D" | grep -qvE '^(wg0.conf|noep.conf|full.conf|clients|\.[a-z0-9]+\.conf\.lock)$' &&
+ls -A "$D" | grep -qvE '^(wg0.conf|noep.conf|full.conf|clients|\.(wg0|noep|full)\.conf\.lock)$' &&
 	e2e_fail "stray files in the directory: $(ls -A "$D")"
 e2e_pass lock "6 concurrent adds: all in, distinct addresses, no temporary file left"
 
