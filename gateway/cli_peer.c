@@ -322,6 +322,42 @@ static char *trim(char *s)
 	return s;
 }
 
+/* --allowed-ips: a comma list of ADDR/PREFIX (a bare address is a host), each valid. */
+static int check_allowed_ips(const char *list)
+{
+	char buf[4096], *save = NULL, *tok;
+	unsigned n = 0;
+
+	if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf))
+		return fail("--allowed-ips: longer than %zu bytes", sizeof(buf) - 1);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *a = trim(tok), *slash = strchr(a, '/'), *end;
+		uint8_t addr[16];
+		unsigned long prefix = 0;
+		int family;
+
+		if (slash)
+			*slash++ = '\0';
+		if (inet_pton(AF_INET, a, addr) == 1)
+			family = AF_INET;
+		else if (inet_pton(AF_INET6, a, addr) == 1)
+			family = AF_INET6;
+		else
+			return fail("--allowed-ips: '%s' is not an IPv4 or IPv6 address", a);
+		if (slash) {
+			errno = 0;
+			prefix = strtoul(slash, &end, 10);
+			if (errno || end == slash || *end || prefix > addr_bits(family))
+				return fail("--allowed-ips: %s/%s: the prefix is not 0..%u", a, slash,
+					    addr_bits(family));
+		}
+		n++;
+	}
+	if (!n)
+		return fail("--allowed-ips: empty");
+	return 0;
+}
+
 /* --address A[,A6]: host addresses (bare, /32 or /128), at most one per family, not taken. */
 static int parse_address_option(const struct cmd *c, const struct wgt_conf *conf,
 				struct client_addrs *ca)
@@ -440,7 +476,7 @@ static int endpoint_normalize(const char *what, const char *in, uint16_t port, c
 	} else {
 		snprintf(host, sizeof(host), "%s", in);
 	}
-	if (!host[0] || strpbrk(host, " \t[]"))
+	if (!host[0] || strpbrk(host, " \t\r\n[]#=,"))
 		return fail("%s: '%s' is not HOST:PORT", what, in);
 	if (ps) {
 		errno = 0;
@@ -627,6 +663,11 @@ static int cmd_add(struct cmd *c)
 			 "'# Endpoint = HOST:PORT' in [Interface] of %s", c->config);
 	if (r)
 		goto out;
+	if (c->allowed_ips) {
+		r = check_allowed_ips(c->allowed_ips);
+		if (r)
+			goto out;
+	}
 	r = c->address ? parse_address_option(c, l.conf, &ca) : choose_addrs(c, l.conf, &ca);
 	if (r)
 		goto out;

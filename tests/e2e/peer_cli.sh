@@ -153,6 +153,9 @@ expect_fail "long name" "not a valid name" peer add "$(printf 'x%.0s' $(seq 64))
 expect_fail "duplicate name" "already in" peer add alice
 expect_fail "taken --address" "10.77.0.3 is taken" peer add erin --address 10.77.0.3
 expect_fail "gateway's --address" "is taken" peer add erin --address fd00:77::1
+expect_fail "bad --allowed-ips" "'10.0.0.300' is not an IPv4" peer add erin --allowed-ips '10.0.0.0/8,10.0.0.300'
+expect_fail "bad --endpoint" "is not HOST:PORT" peer add erin --endpoint 'a b:1'
+expect_fail "bad --endpoint port" "not a number from 1 to 65535" peer add erin --endpoint 'gw:70000'
 expect_fail "unknown name on remove" "no peer named 'zed'" peer remove zed
 expect_fail "missing config" "no such file" peer add erin --config "$D/nope.conf"
 expect_fail "missing config (remove)" "no such file" peer remove alice --config "$D/nope.conf"
