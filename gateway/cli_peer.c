@@ -804,11 +804,52 @@ static size_t line_offset(const char *text, size_t len, unsigned n)
 	return off;
 }
 
+/* The first non-blank character of the line at `off` ('\n' for an empty line, '\0' at the end). */
+static char line_lead(const char *text, size_t len, size_t off)
+{
+	while (off < len && (text[off] == ' ' || text[off] == '\t' || text[off] == '\r'))
+		off++;
+	return off < len ? text[off] : '\0';
+}
+
+/* The start of the line before the line starting at `off` (> 0). */
+static size_t line_before(const char *text, size_t off)
+{
+	off--;
+	while (off && text[off - 1] != '\n')
+		off--;
+	return off;
+}
+
+/*
+ * The end of the section whose header line starts at `start`: the start of the
+ * next header line (first non-blank character '['), or the end of the text. A
+ * block of comment lines right above the next header that a blank line sets
+ * apart from this section is the next section's, and stays.
+ */
+static size_t section_end(const char *text, size_t len, size_t start)
+{
+	const char *nl = memchr(text + start, '\n', len - start);
+	size_t first = nl ? (size_t)(nl - text) + 1 : len, next = first, b;
+
+	while (next < len && line_lead(text, len, next) != '[') {
+		nl = memchr(text + next, '\n', len - next);
+		next = nl ? (size_t)(nl - text) + 1 : len;
+	}
+	if (next >= len)
+		return len;
+	for (b = next; b > first && line_lead(text, len, line_before(text, b)) == '#';)
+		b = line_before(text, b);
+	if (b < next && b > first && line_lead(text, len, line_before(text, b)) == '\n')
+		return b;
+	return next;
+}
+
 static int cmd_remove(struct cmd *c)
 {
 	struct sbuf out = { 0 };
 	struct loaded l = { 0 };
-	size_t start, end, keep;
+	size_t start, end, keep, b;
 	int lock_fd = -1, r;
 	long i;
 
@@ -825,18 +866,13 @@ static int cmd_remove(struct cmd *c)
 		r = fail("no peer named '%s' in %s", c->name, c->config);
 		goto out;
 	}
-	/* From its [Peer] line up to the next section header (a line starting with '['). */
+	/* From its [Peer] line (and the comments above it, set apart by a blank line) to the next section. */
 	start = line_offset(l.text, l.len, l.conf->meta[i].line);
-	end = start;
-	do {
-		const char *nl = memchr(l.text + end, '\n', l.len - end);
-
-		end = nl ? (size_t)(nl - l.text) + 1 : l.len;
-		while (end < l.len && (l.text[end] == ' ' || l.text[end] == '\t'))
-			end++;
-	} while (end < l.len && l.text[end] != '[');
-	while (end > start && end < l.len && l.text[end - 1] != '\n')
-		end--;     /* back over the header's indentation */
+	end = section_end(l.text, l.len, start);
+	for (b = start; b && line_lead(l.text, l.len, line_before(l.text, b)) == '#';)
+		b = line_before(l.text, b);
+	if (b < start && (!b || line_lead(l.text, l.len, line_before(l.text, b)) == '\n'))
+		start = b;
 	for (keep = start; keep && strchr(" \t\r\n", l.text[keep - 1]); keep--)
 		;
 	if (end < l.len)

@@ -194,7 +194,20 @@ grep -qx "# Name = alice" "$CONF" && grep -qx "# Name = carol" "$CONF" || e2e_fa
 expect_fail "remove twice" "no peer named 'bob'" peer remove bob
 peer add erin >"$E2E_TMP/erin.conf" 2>/dev/null
 [ "$(field "$E2E_TMP/erin.conf" Address)" = "10.77.0.6/32, fd00:77::6/128" ] || e2e_fail "the freed .6 is not reused"
-e2e_pass remove "section and client file gone, other peers kept, .6 reused, unknown name refused"
+# Comments: those right above a header, set apart by a blank line, go with that section.
+k1=$(wg genkey | wg pubkey) k2=$(wg genkey | wg pubkey) k3=$(wg genkey | wg pubkey)
+printf '[Interface]\nPrivateKey = %s\nAddress = 10.5.0.1/24\n# Endpoint = x:1\n[Peer]\n# Name = a\nPublicKey = %s\nAllowedIPs = 10.5.0.2/32\n\n# about b\n  [Peer]\n# Name = b\nPublicKey = %s\nAllowedIPs = 10.5.0.3/32\n# end of b\n[Peer]\n# Name = c\nPublicKey = %s\nAllowedIPs = 10.5.0.4/32' \
+	"$(cat "$E2E_TMP/gw.key")" "$k1" "$k2" "$k3" >"$D/cm.conf"
+peer remove b --config "$D/cm.conf" 2>/dev/null
+printf '[Interface]\nPrivateKey = %s\nAddress = 10.5.0.1/24\n# Endpoint = x:1\n[Peer]\n# Name = a\nPublicKey = %s\nAllowedIPs = 10.5.0.2/32\n\n[Peer]\n# Name = c\nPublicKey = %s\nAllowedIPs = 10.5.0.4/32' \
+	"$(cat "$E2E_TMP/gw.key")" "$k1" "$k3" >"$E2E_TMP/cm.expect"
+cmp -s "$D/cm.conf" "$E2E_TMP/cm.expect" || e2e_fail "remove b: $(diff "$E2E_TMP/cm.expect" "$D/cm.conf")"
+peer remove c --config "$D/cm.conf" 2>/dev/null
+peer remove a --config "$D/cm.conf" 2>/dev/null
+printf '[Interface]\nPrivateKey = %s\nAddress = 10.5.0.1/24\n# Endpoint = x:1\n' "$(cat "$E2E_TMP/gw.key")" >"$E2E_TMP/cm.expect"
+cmp -s "$D/cm.conf" "$E2E_TMP/cm.expect" || e2e_fail "remove c, a: $(diff "$E2E_TMP/cm.expect" "$D/cm.conf")"
+rm "$D/cm.conf" "$D/.cm.conf.lock"
+e2e_pass remove "section (and its comments) and client file gone, other peers and comments kept, .6 reused, unknown name refused"
 
 # 7. QR codes: the PNG and the terminal drawing decode to exactly the printed config.
 peer add frank --qr --qr-png "$E2E_TMP/frank.png" >"$E2E_TMP/frank.out" 2>/dev/null
