@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -22,6 +21,7 @@
 #include "config/conf.h"
 #include "crypto/x25519.h"
 #include "gateway/cli_file.h"
+#include "gateway/cli_pvt.h"
 #include "gateway/cli_qr.h"
 
 /*
@@ -36,7 +36,6 @@
 #define DEFAULT_CONFIG "/etc/wgate/wg0.conf"
 #define PERSISTENT_KEEPALIVE 25
 #define KEY_B64_LEN 45                 /* 44 characters and '\0' */
-#define ADDR_STR_LEN (INET6_ADDRSTRLEN + 5)
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -117,7 +116,7 @@ static void sb_free(struct sbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static int __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
+int wgt_cli_fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -180,318 +179,6 @@ static void key_b64(char out[KEY_B64_LEN], const uint8_t key[WGT_X25519_KEY_LEN]
 	EVP_EncodeBlock((unsigned char *)out, key, WGT_X25519_KEY_LEN);
 }
 
-/* "ADDR/PREFIX" */
-static void addr_str(char out[ADDR_STR_LEN], int family, const uint8_t *addr, unsigned prefix)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	inet_ntop(family, addr, a, sizeof(a));
-	snprintf(out, ADDR_STR_LEN, "%s/%u", a, prefix);
-}
-
-static unsigned addr_bits(int family)
-{
-	return family == AF_INET ? 32 : 128;
-}
-
-/* `a` is inside net/prefix. */
-static bool prefix_contains(const uint8_t *net, unsigned prefix, const uint8_t *a)
-{
-	unsigned full = prefix / 8, rest = prefix % 8;
-
-	if (memcmp(net, a, full))
-		return false;
-	return !rest || !((net[full] ^ a[full]) & (uint8_t)(0xff << (8 - rest)));
-}
-
-static void mask(uint8_t *a, int family, unsigned prefix)
-{
-	unsigned i, bytes = addr_bits(family) / 8;
-
-	for (i = 0; i < bytes; i++) {
-		if (prefix >= 8)
-			prefix -= 8;
-		else {
-			a[i] &= (uint8_t)(0xff << (8 - prefix));
-			prefix = 0;
-		}
-	}
-}
-
-/* The gateway's own address, or inside one of a peer's allowed IPs. */
-static bool addr_taken(const struct wgt_conf *conf, int family, const uint8_t *a)
-{
-	size_t i, j;
-
-	for (i = 0; i < conf->n_addresses; i++)
-		if (conf->addresses[i].family == family &&
-		    !memcmp(conf->addresses[i].addr, a, addr_bits(family) / 8))
-			return true;
-	for (i = 0; i < conf->wg.n_peers; i++) {
-		const struct wgt_uapi_peer *p = &conf->wg.peers[i];
-
-		for (j = 0; j < p->n_allowed_ips; j++)
-			if (p->allowed_ips[j].family == family && !p->allowed_ips[j].remove &&
-			    prefix_contains(p->allowed_ips[j].addr, p->allowed_ips[j].cidr, a))
-				return true;
-	}
-	return false;
-}
-
-static const struct wgt_conf_address *first_address(const struct wgt_conf *conf, int family)
-{
-	size_t i;
-
-	for (i = 0; i < conf->n_addresses; i++)
-		if (conf->addresses[i].family == family)
-			return &conf->addresses[i];
-	return NULL;
-}
-
-/* Host number h of the network of `ifa` into `out`; false when h does not fit its host bits. */
-static bool host_addr(uint8_t out[16], const struct wgt_conf_address *ifa, uint32_t h)
-{
-	unsigned bits = addr_bits(ifa->family), hostbits = bits - ifa->prefix;
-	unsigned last = bits / 8 - 4;
-
-	if (hostbits < 32 && h >> hostbits)
-		return false;
-	memcpy(out, ifa->addr, 16);
-	mask(out, ifa->family, ifa->prefix);
-	out[last] |= (uint8_t)(h >> 24);
-	out[last + 1] |= (uint8_t)(h >> 16);
-	out[last + 2] |= (uint8_t)(h >> 8);
-	out[last + 3] |= (uint8_t)h;
-	return true;
-}
-
-/* The client's addresses: one per family the interface has (at most one each). */
-struct client_addrs {
-	bool has4, has6;
-	uint8_t a4[16], a6[16];
-};
-
-/*
- * The lowest host number h that is free in the first IPv4 Address network
- * (not its network or broadcast address) and, when the interface has an
- * IPv6 Address, free in the first IPv6 network too.
- */
-static int choose_addrs(const struct cmd *c, const struct wgt_conf *conf, struct client_addrs *ca)
-{
-	const struct wgt_conf_address *v4 = first_address(conf, AF_INET);
-	const struct wgt_conf_address *v6 = first_address(conf, AF_INET6);
-	const struct wgt_conf_address *full = v4 ? v4 : v6;
-	uint64_t h, max = UINT32_MAX;
-	char net[ADDR_STR_LEN];
-	uint8_t n[16];
-
-	if (!v4 && !v6)
-		return fail("%s: [Interface] has no Address to choose the client's from; give --address",
-			    c->config);
-	if (v4) {
-		unsigned hostbits = 32 - v4->prefix;
-
-		max = hostbits < 2 ? 0 : (1ULL << hostbits) - 2;
-	}
-	if (v6 && 128 - v6->prefix < 32 && (1ULL << (128 - v6->prefix)) - 1 < max)
-		max = (1ULL << (128 - v6->prefix)) - 1;
-	for (h = 1; h <= max; h++) {
-		ca->has4 = v4 && host_addr(ca->a4, v4, (uint32_t)h);
-		ca->has6 = v6 && host_addr(ca->a6, v6, (uint32_t)h);
-		if ((ca->has4 && addr_taken(conf, AF_INET, ca->a4)) ||
-		    (ca->has6 && addr_taken(conf, AF_INET6, ca->a6)))
-			continue;
-		return 0;
-	}
-	memcpy(n, full->addr, 16);
-	mask(n, full->family, full->prefix);
-	addr_str(net, full->family, n, full->prefix);
-	return fail("no free address left in %s (each is the gateway's or inside a peer's AllowedIPs): "
-		    "remove a peer, widen the Address, or give --address", net);
-}
-
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
-		*--e = '\0';
-	return s;
-}
-
-/* --allowed-ips: a comma list of ADDR/PREFIX (a bare address is a host), each valid. */
-static int check_allowed_ips(const char *list)
-{
-	char buf[4096], *save = NULL, *tok;
-	unsigned n = 0;
-
-	if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf))
-		return fail("--allowed-ips: longer than %zu bytes", sizeof(buf) - 1);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *a = trim(tok), *slash = strchr(a, '/'), *end;
-		uint8_t addr[16];
-		unsigned long prefix = 0;
-		int family;
-
-		if (slash)
-			*slash++ = '\0';
-		if (inet_pton(AF_INET, a, addr) == 1)
-			family = AF_INET;
-		else if (inet_pton(AF_INET6, a, addr) == 1)
-			family = AF_INET6;
-		else
-			return fail("--allowed-ips: '%s' is not an IPv4 or IPv6 address", a);
-		if (slash) {
-			errno = 0;
-			prefix = strtoul(slash, &end, 10);
-			if (errno || end == slash || *end || prefix > addr_bits(family))
-				return fail("--allowed-ips: %s/%s: the prefix is not 0..%u", a, slash,
-					    addr_bits(family));
-		}
-		n++;
-	}
-	if (!n)
-		return fail("--allowed-ips: empty");
-	return 0;
-}
-
-/* --address A[,A6]: host addresses (bare, /32 or /128), at most one per family, not taken. */
-static int parse_address_option(const struct cmd *c, const struct wgt_conf *conf,
-				struct client_addrs *ca)
-{
-	char buf[512], *save = NULL, *tok;
-
-	memset(ca, 0, sizeof(*ca));
-	if (snprintf(buf, sizeof(buf), "%s", c->address) >= (int)sizeof(buf))
-		return fail("--address: too long");
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *a = trim(tok), *slash = strchr(a, '/');
-		uint8_t addr[16] = { 0 };
-		int family;
-
-		if (slash)
-			*slash++ = '\0';
-		if (inet_pton(AF_INET, a, addr) == 1)
-			family = AF_INET;
-		else if (inet_pton(AF_INET6, a, addr) == 1)
-			family = AF_INET6;
-		else
-			return fail("--address: '%s' is not an IPv4 or IPv6 address", a);
-		if (slash && strtoul(slash, NULL, 10) != addr_bits(family))
-			return fail("--address: %s: give a host address (/%u or no prefix)", a,
-				    addr_bits(family));
-		if ((family == AF_INET && ca->has4) || (family == AF_INET6 && ca->has6))
-			return fail("--address: at most one IPv4 and one IPv6 address");
-		if (addr_taken(conf, family, addr))
-			return fail("--address: %s is taken (the gateway's address or inside a peer's AllowedIPs)",
-				    a);
-		if (family == AF_INET) {
-			ca->has4 = true;
-			memcpy(ca->a4, addr, 16);
-		} else {
-			ca->has6 = true;
-			memcpy(ca->a6, addr, 16);
-		}
-	}
-	if (!ca->has4 && !ca->has6)
-		return fail("--address: no address given");
-	return 0;
-}
-
-/*
- * The value of a "# Endpoint = HOST:PORT" comment line in the [Interface]
- * section (quickstart.sh writes it), trimmed, into out; false when none.
- */
-static bool endpoint_comment(const char *text, char *out, size_t size)
-{
-	bool in_interface = false;
-	const char *line = text;
-
-	while (*line) {
-		const char *eol = strchr(line, '\n'), *p = line, *e;
-		size_t len;
-
-		if (!eol)
-			eol = line + strlen(line);
-		while (p < eol && (*p == ' ' || *p == '\t'))
-			p++;
-		if (p < eol && *p == '[') {
-			in_interface = !strncasecmp(p, "[Interface]", 11);
-		} else if (in_interface && p < eol && *p == '#') {
-			p++;
-			while (p < eol && (*p == ' ' || *p == '\t'))
-				p++;
-			if (eol - p > 8 && !strncasecmp(p, "Endpoint", 8)) {
-				p += 8;
-				while (p < eol && (*p == ' ' || *p == '\t'))
-					p++;
-				if (p < eol && *p == '=') {
-					p++;
-					while (p < eol && (*p == ' ' || *p == '\t'))
-						p++;
-					e = eol;
-					while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-						e--;
-					len = (size_t)(e - p);
-					if (len && len < size) {
-						memcpy(out, p, len);
-						out[len] = '\0';
-						return true;
-					}
-				}
-			}
-		}
-		line = *eol ? eol + 1 : eol;
-	}
-	return false;
-}
-
-/* HOST, HOST:PORT, [V6] or [V6]:PORT (a bare IPv6 literal gets brackets); PORT defaults to `port`. */
-static int endpoint_normalize(const char *what, const char *in, uint16_t port, char *out,
-			      size_t size)
-{
-	char host[WGT_CONF_HOST_LEN];
-	const char *colon = strrchr(in, ':'), *ps = NULL;
-	unsigned long p;
-	char *end;
-	bool v6 = false;
-
-	if (in[0] == '[') {
-		const char *rb = strchr(in, ']');
-
-		if (!rb || rb == in + 1 || (rb[1] && rb[1] != ':'))
-			return fail("%s: '%s' is not HOST:PORT or [IPv6]:PORT", what, in);
-		snprintf(host, sizeof(host), "%.*s", (int)(rb - in - 1), in + 1);
-		ps = rb[1] ? rb + 2 : NULL;
-		v6 = true;
-	} else if (colon && strchr(in, ':') != colon) {
-		snprintf(host, sizeof(host), "%s", in);    /* a bare IPv6 literal */
-		v6 = true;
-	} else if (colon) {
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - in), in);
-		ps = colon + 1;
-	} else {
-		snprintf(host, sizeof(host), "%s", in);
-	}
-	if (!host[0] || strpbrk(host, " \t\r\n[]#=,"))
-		return fail("%s: '%s' is not HOST:PORT", what, in);
-	if (ps) {
-		errno = 0;
-		p = strtoul(ps, &end, 10);
-		if (errno || end == ps || *end || *ps == '-' || p < 1 || p > 65535)
-			return fail("%s: '%s': the port is not a number from 1 to 65535", what, in);
-		port = (uint16_t)p;
-	}
-	if (!port)
-		return fail("%s: '%s' has no port and the file has no ListenPort: give HOST:PORT",
-			    what, in);
-	snprintf(out, size, v6 ? "[%s]:%u" : "%s:%u", host, port);
-	return 0;
-}
-
 /* The errors of the file as FILE:LINE lines; warnings are the daemon's business. */
 static void report_stderr(void *arg, enum wgt_conf_severity sev, const char *msg)
 {
@@ -516,14 +203,14 @@ static int load(const struct cmd *c, struct loaded *l)
 	r = wgt_cli_file_read(c->config, WGT_CONF_MAX_FILE_BYTES, &l->text, &l->len, &l->uid,
 			      &l->gid);
 	if (r == -ENOENT)
-		return fail("%s: no such file (give --config FILE or set WGATE_CONFIG)", c->config);
+		return wgt_cli_fail("%s: no such file (give --config FILE or set WGATE_CONFIG)", c->config);
 	if (r)
-		return fail("cannot read %s: %s", c->config, strerror(-r));
+		return wgt_cli_fail("cannot read %s: %s", c->config, strerror(-r));
 	r = wgt_conf_parse_text(c->config, c->dir, l->text, l->len, report_stderr, NULL, &l->conf);
 	if (r == -EINVAL)
-		return fail("%s has errors (above); nothing changed", c->config);
+		return wgt_cli_fail("%s has errors (above); nothing changed", c->config);
 	if (r)
-		return fail("cannot parse %s: %s", c->config, strerror(-r));
+		return wgt_cli_fail("cannot parse %s: %s", c->config, strerror(-r));
 	return 0;
 }
 
@@ -541,7 +228,7 @@ static long peer_by_name(const struct wgt_conf *conf, const char *name)
 /* --allowed-ips as given, else every Address network of the interface, masked, without repeats. */
 static void client_allowed_ips(const struct cmd *c, const struct wgt_conf *conf, struct sbuf *b)
 {
-	char s[ADDR_STR_LEN], seen[WGT_CONF_MAX_ADDRESSES][ADDR_STR_LEN];
+	char s[WGT_CLI_ADDR_STR_LEN], seen[WGT_CONF_MAX_ADDRESSES][WGT_CLI_ADDR_STR_LEN];
 	size_t i, j, n = 0;
 
 	if (c->allowed_ips) {
@@ -553,8 +240,8 @@ static void client_allowed_ips(const struct cmd *c, const struct wgt_conf *conf,
 		uint8_t net[16];
 
 		memcpy(net, a->addr, 16);
-		mask(net, a->family, a->prefix);
-		addr_str(s, a->family, net, a->prefix);
+		wgt_cli_addr_mask(net, a->family, a->prefix);
+		wgt_cli_addr_str(s, a->family, net, a->prefix);
 		for (j = 0; j < n && strcmp(seen[j], s); j++)
 			;
 		if (j < n)
@@ -565,16 +252,16 @@ static void client_allowed_ips(const struct cmd *c, const struct wgt_conf *conf,
 }
 
 /* "10.0.0.2/32, fd00::2/128" */
-static void client_addr_list(const struct client_addrs *ca, struct sbuf *b)
+static void client_addr_list(const struct wgt_cli_addrs *ca, struct sbuf *b)
 {
-	char s[ADDR_STR_LEN];
+	char s[WGT_CLI_ADDR_STR_LEN];
 
 	if (ca->has4) {
-		addr_str(s, AF_INET, ca->a4, 32);
+		wgt_cli_addr_str(s, AF_INET, ca->a4, 32);
 		sb_printf(b, "%s", s);
 	}
 	if (ca->has6) {
-		addr_str(s, AF_INET6, ca->a6, 128);
+		wgt_cli_addr_str(s, AF_INET6, ca->a6, 128);
 		sb_printf(b, "%s%s", ca->has4 ? ", " : "", s);
 	}
 }
@@ -589,15 +276,15 @@ static int output_client(const struct cmd *c, const char *text)
 		fputc('\n', stdout);
 		r = wgt_cli_qr_print(stdout, text);
 		if (r)
-			return fail("cannot draw the QR code: %s", strerror(-r));
+			return wgt_cli_fail("cannot draw the QR code: %s", strerror(-r));
 	}
 	if (c->qr_png) {
 		r = wgt_cli_qr_png(c->qr_png, text);
 		if (r)
-			return fail("cannot write %s: %s", c->qr_png, strerror(-r));
+			return wgt_cli_fail("cannot write %s: %s", c->qr_png, strerror(-r));
 	}
 	if (fflush(stdout) == EOF)
-		return fail("cannot write to stdout: %s", strerror(errno));
+		return wgt_cli_fail("cannot write to stdout: %s", strerror(errno));
 	return 0;
 }
 
@@ -609,13 +296,13 @@ static int lock(const struct cmd *c, int *ret_fd)
 
 	/* A missing file gets its own error, and no lock file is left for it. */
 	if (access(c->config, F_OK) == -1 && errno == ENOENT)
-		return fail("%s: no such file (give --config FILE or set WGATE_CONFIG)", c->config);
+		return wgt_cli_fail("%s: no such file (give --config FILE or set WGATE_CONFIG)", c->config);
 	base = base ? base + 1 : c->config;
 	if (snprintf(path, sizeof(path), "%s/.%s.lock", c->dir, base) >= (int)sizeof(path))
-		return fail("cannot lock %s: path too long", c->config);
+		return wgt_cli_fail("cannot lock %s: path too long", c->config);
 	r = wgt_cli_file_lock(path, ret_fd);
 	if (r)
-		return fail("cannot lock %s: %s", path, strerror(-r));
+		return wgt_cli_fail("cannot lock %s: %s", path, strerror(-r));
 	return 0;
 }
 
@@ -626,14 +313,14 @@ static int cmd_add(struct cmd *c)
 	char priv_b64[KEY_B64_LEN], pub_b64[KEY_B64_LEN], psk_b64[KEY_B64_LEN];
 	char gw_b64[KEY_B64_LEN], endpoint[WGT_CONF_HOST_LEN + 16], comment[WGT_CONF_HOST_LEN + 16];
 	struct sbuf client = { 0 }, server = { 0 }, addrs = { 0 };
-	struct client_addrs ca = { 0 };
+	struct wgt_cli_addrs ca = { 0 };
 	struct loaded l = { 0 };
 	uint16_t port;
 	size_t keep;
 	int lock_fd = -1, r;
 
 	if (!name_valid(c->name)) {
-		r = fail("'%s' is not a valid name: 1 to %d of A-Z a-z 0-9 . _ - (not starting with '.')",
+		r = wgt_cli_fail("'%s' is not a valid name: 1 to %d of A-Z a-z 0-9 . _ - (not starting with '.')",
 			 c->name, WGT_CONF_NAME_LEN - 1);
 		goto out;
 	}
@@ -644,31 +331,32 @@ static int cmd_add(struct cmd *c)
 	if (r)
 		goto out;
 	if (peer_by_name(l.conf, c->name) >= 0) {
-		r = fail("a peer named '%s' is already in %s", c->name, c->config);
+		r = wgt_cli_fail("a peer named '%s' is already in %s", c->name, c->config);
 		goto out;
 	}
 	if (!(l.conf->wg.flags & WGT_UAPI_DEV_HAS_PRIVATE_KEY) ||
 	    !CRYPTO_memcmp(l.conf->wg.private_key, zero, sizeof(zero))) {
-		r = fail("%s has no PrivateKey in [Interface]: the client needs the gateway's public key",
+		r = wgt_cli_fail("%s has no PrivateKey in [Interface]: the client needs the gateway's public key",
 			 c->config);
 		goto out;
 	}
 	port = l.conf->wg.flags & WGT_UAPI_DEV_HAS_LISTEN_PORT ? l.conf->wg.listen_port : 0;
 	if (c->endpoint)
-		r = endpoint_normalize("--endpoint", c->endpoint, port, endpoint, sizeof(endpoint));
-	else if (endpoint_comment(l.text, comment, sizeof(comment)))
-		r = endpoint_normalize("# Endpoint", comment, port, endpoint, sizeof(endpoint));
+		r = wgt_cli_endpoint_normalize("--endpoint", c->endpoint, port, endpoint, sizeof(endpoint));
+	else if (wgt_cli_endpoint_comment(l.text, comment, sizeof(comment)))
+		r = wgt_cli_endpoint_normalize("# Endpoint", comment, port, endpoint, sizeof(endpoint));
 	else
-		r = fail("no endpoint for the client: give --endpoint HOST:PORT or put a line "
+		r = wgt_cli_fail("no endpoint for the client: give --endpoint HOST:PORT or put a line "
 			 "'# Endpoint = HOST:PORT' in [Interface] of %s", c->config);
 	if (r)
 		goto out;
 	if (c->allowed_ips) {
-		r = check_allowed_ips(c->allowed_ips);
+		r = wgt_cli_allowed_ips_check(c->allowed_ips);
 		if (r)
 			goto out;
 	}
-	r = c->address ? parse_address_option(c, l.conf, &ca) : choose_addrs(c, l.conf, &ca);
+	r = c->address ? wgt_cli_addrs_parse(c->address, l.conf, &ca) :
+			   wgt_cli_addrs_choose(c->config, l.conf, &ca);
 	if (r)
 		goto out;
 
@@ -678,7 +366,7 @@ static int cmd_add(struct cmd *c)
 	if (!r)
 		r = wgt_x25519_public(gw_pub, l.conf->wg.private_key);
 	if (r) {
-		r = fail("cannot generate keys: %s", strerror(-r));
+		r = wgt_cli_fail("cannot generate keys: %s", strerror(-r));
 		goto out;
 	}
 	key_b64(priv_b64, priv);
@@ -702,7 +390,7 @@ static int cmd_add(struct cmd *c)
 		  "AllowedIPs = %s\n", (int)keep, l.text, keep ? "\n\n" : "", c->name, pub_b64,
 		  psk_b64, addrs.p ? addrs.p : "");
 	if (client.failed || server.failed || addrs.failed) {
-		r = fail("out of memory");
+		r = wgt_cli_fail("out of memory");
 		goto out;
 	}
 
@@ -710,13 +398,13 @@ static int cmd_add(struct cmd *c)
 	if (!r)
 		r = wgt_cli_file_replace(c->client_file, client.p, client.len, l.uid, l.gid);
 	if (r) {
-		r = fail("cannot write %s: %s", c->client_file, strerror(-r));
+		r = wgt_cli_fail("cannot write %s: %s", c->client_file, strerror(-r));
 		goto out;
 	}
 	r = wgt_cli_file_replace(c->config, server.p, server.len, l.uid, l.gid);
 	if (r) {
 		unlink(c->client_file);
-		r = fail("cannot replace %s: %s", c->config, strerror(-r));
+		r = wgt_cli_fail("cannot replace %s: %s", c->config, strerror(-r));
 		goto out;
 	}
 	fprintf(stderr, "wgate peer: added %s (%s) to %s; client file %s\n", c->name, addrs.p,
@@ -745,13 +433,13 @@ static int cmd_show(struct cmd *c)
 	int r;
 
 	if (!name_valid(c->name))
-		return fail("'%s' is not a valid name", c->name);
+		return wgt_cli_fail("'%s' is not a valid name", c->name);
 	r = wgt_cli_file_read(c->client_file, 1U << 20, &text, &len, &uid, &gid);
 	if (r == -ENOENT)
-		return fail("no client file %s (only clients made by 'wgate peer add' have one)",
+		return wgt_cli_fail("no client file %s (only clients made by 'wgate peer add' have one)",
 			    c->client_file);
 	if (r)
-		return fail("cannot read %s: %s", c->client_file, strerror(-r));
+		return wgt_cli_fail("cannot read %s: %s", c->client_file, strerror(-r));
 	r = output_client(c, text);
 	OPENSSL_cleanse(text, len);
 	free(text);
@@ -761,7 +449,7 @@ static int cmd_show(struct cmd *c)
 static int cmd_list(struct cmd *c)
 {
 	struct loaded l = { 0 };
-	char key[KEY_B64_LEN], s[ADDR_STR_LEN];
+	char key[KEY_B64_LEN], s[WGT_CLI_ADDR_STR_LEN];
 	size_t i, j;
 	int r;
 
@@ -777,7 +465,7 @@ static int cmd_list(struct cmd *c)
 		for (j = 0; j < p->n_allowed_ips; j++) {
 			if (p->allowed_ips[j].remove)
 				continue;
-			addr_str(s, p->allowed_ips[j].family, p->allowed_ips[j].addr,
+			wgt_cli_addr_str(s, p->allowed_ips[j].family, p->allowed_ips[j].addr,
 				 p->allowed_ips[j].cidr);
 			printf("%s%s", first ? "" : ",", s);
 			first = false;
@@ -785,7 +473,7 @@ static int cmd_list(struct cmd *c)
 		printf("%s\n", first ? "-" : "");
 	}
 	if (fflush(stdout) == EOF)
-		r = fail("cannot write to stdout: %s", strerror(errno));
+		r = wgt_cli_fail("cannot write to stdout: %s", strerror(errno));
 out:
 	loaded_free(&l);
 	return r;
@@ -854,7 +542,7 @@ static int cmd_remove(struct cmd *c)
 	long i;
 
 	if (!name_valid(c->name))
-		return fail("'%s' is not a valid name", c->name);
+		return wgt_cli_fail("'%s' is not a valid name", c->name);
 	r = lock(c, &lock_fd);
 	if (r)
 		goto out;
@@ -863,10 +551,10 @@ static int cmd_remove(struct cmd *c)
 		goto out;
 	i = peer_by_name(l.conf, c->name);
 	if (i < 0) {
-		r = fail("no peer named '%s' in %s", c->name, c->config);
+		r = wgt_cli_fail("no peer named '%s' in %s", c->name, c->config);
 		goto out;
 	}
-	/* From its [Peer] line (and the comments above it, set apart by a blank line) to the next section. */
+	/* From its [Peer] line (and comments above it after a blank line) to the next section. */
 	start = line_offset(l.text, l.len, l.conf->meta[i].line);
 	end = section_end(l.text, l.len, start);
 	for (b = start; b && line_lead(l.text, l.len, line_before(l.text, b)) == '#';)
@@ -880,12 +568,12 @@ static int cmd_remove(struct cmd *c)
 	else
 		sb_printf(&out, "%.*s%s", (int)keep, l.text, keep ? "\n" : "");
 	if (out.failed) {
-		r = fail("out of memory");
+		r = wgt_cli_fail("out of memory");
 		goto out;
 	}
 	r = wgt_cli_file_replace(c->config, out.p, out.len, l.uid, l.gid);
 	if (r) {
-		r = fail("cannot replace %s: %s", c->config, strerror(-r));
+		r = wgt_cli_fail("cannot replace %s: %s", c->config, strerror(-r));
 		goto out;
 	}
 	if (unlink(c->client_file) == -1 && errno != ENOENT)
@@ -901,14 +589,14 @@ out:
 	return r;
 }
 
-/* DIR and IFACE (the file's name without .conf) from the config path, and the client file's path. */
+/* DIR and IFACE (the file's name without .conf) from the config path; the client file's path. */
 static int paths(struct cmd *c)
 {
 	const char *slash = strrchr(c->config, '/'), *base = slash ? slash + 1 : c->config;
 	size_t blen = strlen(base);
 
 	if (!blen)
-		return fail("--config: '%s' names a directory, not a file", c->config);
+		return wgt_cli_fail("--config: '%s' names a directory, not a file", c->config);
 	if (!slash)
 		snprintf(c->dir, sizeof(c->dir), ".");
 	else if (slash == c->config)
@@ -922,7 +610,7 @@ static int paths(struct cmd *c)
 		    (int)sizeof(c->client_dir) ||
 	    snprintf(c->client_file, sizeof(c->client_file), "%s/%s.conf", c->client_dir,
 		     c->name ? c->name : "") >= (int)sizeof(c->client_file))
-		return fail("--config: path too long");
+		return wgt_cli_fail("--config: path too long");
 	return 0;
 }
 

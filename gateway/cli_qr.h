@@ -15,7 +15,7 @@
  */
 int wgt_cli_qr_print(FILE *f, const char *text);
 
-/* Writes `text` as a QR code to the PNG file `path` (created mode 0600: it holds a key). Returns 0 or -errno. */
+/* `text` as a QR code in the PNG file `path` (mode 0600: it holds a key). Returns 0 or -errno. */
 int wgt_cli_qr_png(const char *path, const char *text);
 
 #endif
