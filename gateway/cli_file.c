@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Whole-file reads and atomic replacement (temporary file, fsync, rename, dir fsync) for the CLI. */
+/* Whole-file reads and atomic replacement (temporary file, fsync, rename) for the CLI. */
 #include "gateway/cli_file.h"
 
 #include <errno.h>

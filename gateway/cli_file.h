@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Whole-file reads and atomic replacement (temporary file, fsync, rename, dir fsync) for the CLI. */
+/* Whole-file reads and atomic replacement (temporary file, fsync, rename) for the CLI. */
 #ifndef WGT_GATEWAY_CLI_FILE_H
 #define WGT_GATEWAY_CLI_FILE_H
 
