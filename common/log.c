@@ -20,8 +20,16 @@ static const char *const level_names[] = {
 
 void wgt_log_setup(enum wgt_log_level level, enum wgt_log_format format)
 {
+	static char line_buf[8192];
+
 	log_level = level;
 	log_format = format;
+	/*
+	 * Unbuffered stderr wrote a JSON line in dozens of write()s, which a container
+	 * runtime's log driver records as partial lines (and other writers could split).
+	 * Line buffered, with vlog() holding the stream's lock, a line is one write.
+	 */
+	setvbuf(stderr, line_buf, _IOLBF, sizeof(line_buf));
 }
 
 int wgt_log_level_parse(const char *name, enum wgt_log_level *ret_level)

@@ -41,6 +41,10 @@ container_cleanup() {
 	local rc=$? c
 
 	for c in "${CONTAINERS[@]}"; do
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+			echo "---- container $c: last 30 lines of its log ----"
+			podman logs --tail 30 "$c" 2>&1
+		fi
 		podman rm -f -t 2 "$c" >/dev/null 2>&1
 	done
 	podman rmi -f "$IMG" >/dev/null 2>&1
