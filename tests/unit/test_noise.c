@@ -421,9 +421,11 @@ void wgt_noise_test_confirm_window(struct wgt_noise_keypairs *kps)
 {
 	void (*action)(struct wgt_noise_keypairs *) = window_action;
 
+	/* Only single-threaded cases set an action; threaded ones only read NULL here. */
+	if (!action)
+		return;
 	window_action = NULL; /* once: a nested confirmation passes here too */
-	if (action)
-		action(kps);
+	action(kps);
 }
 
 static void window_new_next(struct wgt_noise_keypairs *kps)
