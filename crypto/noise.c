@@ -594,12 +594,14 @@ int wgt_noise_begin_session(struct wgt_noise_handshake *hs, struct wgt_noise_key
 	return 0;
 }
 
+#ifdef WGT_TEST_HOOKS
 /*
- * Tests only (a weak reference, NULL unless a test defines it): runs
+ * Test builds only (a weak reference, NULL unless a test defines it): runs
  * between the unlocked look and the lock below, so a unit test can land a
  * control-thread change exactly in that window.
  */
 extern void wgt_noise_test_confirm_window(struct wgt_noise_keypairs *kps) __attribute__((weak));
+#endif
 
 bool wgt_noise_received_with_keypair(struct wgt_noise_keypairs *kps, struct wgt_noise_keypair *kp)
 {
@@ -609,8 +611,10 @@ bool wgt_noise_received_with_keypair(struct wgt_noise_keypairs *kps, struct wgt_
 	 */
 	if (likely(!kp || atomic_load_explicit(&kps->next, memory_order_relaxed) != kp))
 		return false;
+#ifdef WGT_TEST_HOOKS
 	if (wgt_noise_test_confirm_window)
 		wgt_noise_test_confirm_window(kps);
+#endif
 	slots_lock(kps);
 	/*
 	 * Between the look and the lock the control thread may have put

@@ -406,16 +406,19 @@ static void assert_slots_invariant(struct wgt_noise_keypairs *kps)
 	ck_assert(!atomic_load(&kps->next) || !atomic_load(&kps->previous));
 }
 
-/*
- * The core calls this (a weak hook) between its unlocked look at `next` and
- * taking the lock: whatever window_action does there lands exactly in that
- * window, as a control thread's change racing with a worker would.
- */
-void wgt_noise_test_confirm_window(struct wgt_noise_keypairs *kps);
-static void (*window_action)(struct wgt_noise_keypairs *kps);
 static struct endpoint *win_a, *win_b;
 static struct wgt_noise_keypair *win_kp;
 static uint64_t win_t;
+
+#ifdef WGT_TEST_HOOKS
+/*
+ * Test builds (-Dtest_hooks=true) call this weak hook between the core's
+ * unlocked look at `next` and taking the lock: whatever window_action does
+ * there lands exactly in that window, as a control thread's change racing
+ * with a worker would.
+ */
+void wgt_noise_test_confirm_window(struct wgt_noise_keypairs *kps);
+static void (*window_action)(struct wgt_noise_keypairs *kps);
 
 void wgt_noise_test_confirm_window(struct wgt_noise_keypairs *kps)
 {
@@ -426,6 +429,28 @@ void wgt_noise_test_confirm_window(struct wgt_noise_keypairs *kps)
 		return;
 	window_action = NULL; /* once: a nested confirmation passes here too */
 	action(kps);
+}
+#endif
+
+/*
+ * A worker confirms kp while `action`, a control-thread change, lands
+ * between its look and its lock (test builds); without the hook, just
+ * before its look, which the same outcome must follow.
+ */
+static bool confirm_racing(struct wgt_noise_keypairs *kps, struct wgt_noise_keypair *kp,
+			   void (*action)(struct wgt_noise_keypairs *kps))
+{
+	bool ret;
+
+#ifdef WGT_TEST_HOOKS
+	window_action = action;
+	ret = wgt_noise_received_with_keypair(kps, kp);
+	ck_assert_msg(!window_action, "the core did not call the confirmation hook");
+#else
+	action(kps);
+	ret = wgt_noise_received_with_keypair(kps, kp);
+#endif
+	return ret;
 }
 
 static void window_new_next(struct wgt_noise_keypairs *kps)
@@ -466,9 +491,7 @@ START_TEST(test_confirm_loses_to_control)
 
 	/* A worker found kb1 pending; a new handshake puts kb2 in `next` before its lock. */
 	handshake(&a, &b, win_t += WGT_NSEC_PER_SEC, &ka, &kb1);
-	window_action = window_new_next;
-	ck_assert(!wgt_noise_received_with_keypair(&b.kps, kb1));
-	ck_assert_ptr_null(window_action);
+	ck_assert(!confirm_racing(&b.kps, kb1, window_new_next));
 	ck_assert_ptr_null(b.kps.current);
 	ck_assert_ptr_eq(b.kps.next, win_kp);
 	ck_assert_uint_eq(kp_retire_count[kb1->local_index], 1);
@@ -482,17 +505,14 @@ START_TEST(test_confirm_loses_to_control)
 	assert_slots_invariant(&b.kps);
 	ck_assert_ptr_null(b.kps.previous);
 	win_kp = kb3;
-	window_action = window_other_worker;
-	ck_assert(!wgt_noise_received_with_keypair(&b.kps, kb3));
-	ck_assert_ptr_null(window_action);
+	ck_assert(!confirm_racing(&b.kps, kb3, window_other_worker));
 	ck_assert_ptr_eq(b.kps.current, kb3);
 	ck_assert_ptr_ne(b.kps.previous, kb3); /* rotated once, not twice */
 	ck_assert_ptr_nonnull(b.kps.previous);
 
 	/* kb4 pending; b's own crossing initiation completes before the worker's lock. */
 	handshake(&a, &b, win_t += WGT_NSEC_PER_SEC, &ka, &kb4);
-	window_action = window_crossing_initiation;
-	ck_assert(!wgt_noise_received_with_keypair(&b.kps, kb4));
+	ck_assert(!confirm_racing(&b.kps, kb4, window_crossing_initiation));
 	ck_assert_ptr_eq(b.kps.current, win_kp);
 	ck_assert(win_kp->is_initiator);
 	ck_assert_ptr_eq(b.kps.previous, kb4);
@@ -501,8 +521,7 @@ START_TEST(test_confirm_loses_to_control)
 
 	/* kb6 pending; the keys are zeroed before the worker's lock. */
 	handshake(&a, &b, win_t += WGT_NSEC_PER_SEC, &ka, &kb6);
-	window_action = window_zero_keys;
-	ck_assert(!wgt_noise_received_with_keypair(&b.kps, kb6));
+	ck_assert(!confirm_racing(&b.kps, kb6, window_zero_keys));
 	ck_assert_ptr_null(b.kps.current);
 	ck_assert_ptr_null(b.kps.previous);
 	ck_assert_ptr_null(b.kps.next);
