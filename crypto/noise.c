@@ -430,12 +430,56 @@ static void default_retire(struct wgt_noise_keypair *kp, void *arg)
 	wgt_noise_keypair_free(kp);
 }
 
-static void retire(struct wgt_noise_keypairs *kps, struct wgt_noise_keypair *kp)
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/*
+ * Any thread. The slots' writers' lock. Holders only store to slots and
+ * read them: no call, no allocation, so a waiter spins for a few stores
+ * (or, rarely, for a holder the scheduler took the CPU from).
+ */
+static void slots_lock(struct wgt_noise_keypairs *kps)
+{
+	/* K1: acquire, pairs with K2 of the previous holder: its slot changes are visible. */
+	while (atomic_flag_test_and_set_explicit(&kps->lock, memory_order_acquire))
+		cpu_relax();
+}
+
+/* Lock holder only. */
+static void slots_unlock(struct wgt_noise_keypairs *kps)
+{
+	/* K2: release, pairs with K1 of the next holder. */
+	atomic_flag_clear_explicit(&kps->lock, memory_order_release);
+}
+
+/* Keypairs a slot change dropped: retired once the lock is released. */
+struct dropped {
+	struct wgt_noise_keypair *kp[3];
+	unsigned n;
+};
+
+static void drop(struct dropped *d, struct wgt_noise_keypair *kp)
 {
 	if (!kp)
 		return;
+	WGT_ASSERT(d->n < WGT_ARRAY_SIZE(d->kp));
+	/* No longer for sending, from now on; readers of the flag need no ordering. */
 	atomic_store_explicit(&kp->send_valid, false, memory_order_relaxed);
-	kps->retire(kp, kps->retire_arg);
+	d->kp[d->n++] = kp;
+}
+
+/* Control thread only, lock released. */
+static void retire_dropped(struct wgt_noise_keypairs *kps, struct dropped *d)
+{
+	for (unsigned i = 0; i < d->n; i++)
+		kps->retire(d->kp[i], kps->retire_arg);
+	d->n = 0;
 }
 
 void wgt_noise_keypairs_init(struct wgt_noise_keypairs *kps)
@@ -443,6 +487,7 @@ void wgt_noise_keypairs_init(struct wgt_noise_keypairs *kps)
 	atomic_init(&kps->current, NULL);
 	atomic_init(&kps->previous, NULL);
 	atomic_init(&kps->next, NULL);
+	atomic_flag_clear_explicit(&kps->lock, memory_order_relaxed);
 	kps->retire = default_retire;
 	kps->retire_arg = NULL;
 }
@@ -450,6 +495,8 @@ void wgt_noise_keypairs_init(struct wgt_noise_keypairs *kps)
 /*
  * Slot updates are release stores (P1: pairs with the acquire loads of
  * workers reading a slot), so a worker that sees a keypair sees it whole.
+ * A keypair a confirming worker moves was published to it the same way,
+ * or through the lock (K1/K2), so its own release store passes it on.
  */
 static void slot_set(struct wgt_noise_keypair *_Atomic *slot, struct wgt_noise_keypair *kp)
 {
@@ -458,11 +505,13 @@ static void slot_set(struct wgt_noise_keypair *_Atomic *slot, struct wgt_noise_k
 
 static struct wgt_noise_keypair *slot_get(struct wgt_noise_keypair *_Atomic *slot)
 {
-	/* The control thread is the only writer; its own reads need no ordering. */
+	/* Lock holders only: the lock (K1) orders what other holders wrote. */
 	return atomic_load_explicit(slot, memory_order_relaxed);
 }
 
-static void add_new_keypair(struct wgt_noise_keypairs *kps, struct wgt_noise_keypair *kp)
+/* Lock held. */
+static void add_new_keypair(struct wgt_noise_keypairs *kps, struct wgt_noise_keypair *kp,
+			    struct dropped *d)
 {
 	struct wgt_noise_keypair *previous = slot_get(&kps->previous);
 	struct wgt_noise_keypair *current = slot_get(&kps->current);
@@ -478,18 +527,22 @@ static void add_new_keypair(struct wgt_noise_keypairs *kps, struct wgt_noise_key
 		if (next) {
 			slot_set(&kps->next, NULL);
 			slot_set(&kps->previous, next);
-			retire(kps, current);
+			drop(d, current);
 		} else {
 			slot_set(&kps->previous, current);
 		}
-		retire(kps, previous);
+		drop(d, previous);
 		slot_set(&kps->current, kp);
 	} else {
-		/* The responder waits for the initiator's first data packet. */
+		/*
+		 * The responder waits for the initiator's first data packet.
+		 * `previous` empties here and stays empty while `next` is
+		 * set, so its confirmation has nothing to retire.
+		 */
 		slot_set(&kps->next, kp);
-		retire(kps, next);
+		drop(d, next);
 		slot_set(&kps->previous, NULL);
-		retire(kps, previous);
+		drop(d, previous);
 	}
 }
 
@@ -497,6 +550,7 @@ int wgt_noise_begin_session(struct wgt_noise_handshake *hs, struct wgt_noise_key
 			    uint64_t now, struct wgt_noise_keypair **ret_kp)
 {
 	struct wgt_noise_keypair *kp = NULL;
+	struct dropped d = { .n = 0 };
 	bool initiator;
 	void *mem;
 	int ret;
@@ -532,44 +586,89 @@ int wgt_noise_begin_session(struct wgt_noise_handshake *hs, struct wgt_noise_key
 	wgt_replay_init(&kp->replay);
 
 	wgt_noise_handshake_clear(hs);
-	add_new_keypair(kps, kp);
+	slots_lock(kps);
+	add_new_keypair(kps, kp, &d);
+	slots_unlock(kps);
+	retire_dropped(kps, &d);
 	*ret_kp = kp;
 	return 0;
 }
 
+#ifdef WGT_TEST_HOOKS
+/*
+ * Test builds only (a weak reference, NULL unless a test defines it): runs
+ * between the unlocked look and the lock below, so a unit test can land a
+ * control-thread change exactly in that window.
+ */
+extern void wgt_noise_test_confirm_window(struct wgt_noise_keypairs *kps) __attribute__((weak));
+#endif
+
 bool wgt_noise_received_with_keypair(struct wgt_noise_keypairs *kps, struct wgt_noise_keypair *kp)
 {
-	struct wgt_noise_keypair *previous;
-
-	if (!kp || slot_get(&kps->next) != kp)
+	/*
+	 * The common case, kp already current or previous: one relaxed load,
+	 * no write. It only filters; the decision is taken under the lock.
+	 */
+	if (likely(!kp || atomic_load_explicit(&kps->next, memory_order_relaxed) != kp))
 		return false;
-	previous = slot_get(&kps->previous);
+#ifdef WGT_TEST_HOOKS
+	if (wgt_noise_test_confirm_window)
+		wgt_noise_test_confirm_window(kps);
+#endif
+	slots_lock(kps);
+	/*
+	 * Between the look and the lock the control thread may have put
+	 * another keypair in `next` (a new handshake), dropped kp (a
+	 * handshake we initiated, the keys zeroed, the peer stopped), or
+	 * another worker may have confirmed kp: then there is nothing to do.
+	 */
+	if (slot_get(&kps->next) != kp) {
+		slots_unlock(kps);
+		return false;
+	}
+	/*
+	 * Empty while `next` is set (add_new_keypair), so nothing leaves the
+	 * set and nothing needs the control thread's retirement. Should that
+	 * ever not hold, refusing beats losing a keypair.
+	 */
+	WGT_ASSERT(!slot_get(&kps->previous));
+	if (unlikely(slot_get(&kps->previous))) {
+		slots_unlock(kps);
+		return false;
+	}
 	slot_set(&kps->previous, slot_get(&kps->current));
+	/* Sealing threads that load current (P1) from here on use kp. */
 	slot_set(&kps->current, kp);
 	slot_set(&kps->next, NULL);
-	retire(kps, previous);
+	slots_unlock(kps);
 	return true;
 }
 
 void wgt_noise_keypairs_clear(struct wgt_noise_keypairs *kps)
 {
-	struct wgt_noise_keypair *kp;
+	struct dropped d = { .n = 0 };
 
-	kp = slot_get(&kps->current);
+	slots_lock(kps);
+	drop(&d, slot_get(&kps->current));
 	slot_set(&kps->current, NULL);
-	retire(kps, kp);
-	kp = slot_get(&kps->previous);
+	drop(&d, slot_get(&kps->previous));
 	slot_set(&kps->previous, NULL);
-	retire(kps, kp);
-	kp = slot_get(&kps->next);
+	drop(&d, slot_get(&kps->next));
 	slot_set(&kps->next, NULL);
-	retire(kps, kp);
+	slots_unlock(kps);
+	retire_dropped(kps, &d);
 }
 
 void wgt_noise_keypairs_expire_current(struct wgt_noise_keypairs *kps)
 {
-	struct wgt_noise_keypair *kp = slot_get(&kps->current);
+	struct wgt_noise_keypair *kp;
 
+	slots_lock(kps);
+	kp = slot_get(&kps->current);
 	if (kp)
 		atomic_store_explicit(&kp->send_valid, false, memory_order_relaxed);
+	kp = slot_get(&kps->next);
+	if (kp)
+		atomic_store_explicit(&kp->send_valid, false, memory_order_relaxed);
+	slots_unlock(kps);
 }

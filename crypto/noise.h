@@ -20,10 +20,19 @@
  * initiator's new keypair becomes current at once; the responder's waits in
  * `next` until the first data packet arrives under it (key confirmation).
  *
- * Threading: one writer (the control thread) calls everything here. Workers
- * only read keypairs (send_counter and the replay window are safe to touch
- * from any thread). Freed keypairs leave through keypairs->retire, which the
- * gateway routes to a grace-period reclaimer.
+ * Threading: the control thread calls everything here, except key
+ * confirmation (wgt_noise_received_with_keypair), which the thread that
+ * authenticated the packet calls, so that nothing is sealed under the old
+ * keypair once the peer has shown it holds the new one (the kernel rotates
+ * in its receive path too). Readers load slots lock-free; every change of
+ * the slots takes keypairs->lock, a spinlock held for a few stores and
+ * never across a call. Workers otherwise only read keypairs (send_counter
+ * and the replay window are safe to touch from any thread). Dropped
+ * keypairs leave through keypairs->retire, which the gateway routes to a
+ * grace-period reclaimer, always on the control thread. A confirmation
+ * drops nothing: installing a `next` empties `previous` (the kernel's
+ * responder rule), and nothing else fills `previous` while `next` is set,
+ * so the old current simply becomes previous.
  */
 #ifndef WGT_CRYPTO_NOISE_H
 #define WGT_CRYPTO_NOISE_H
@@ -95,7 +104,16 @@ struct wgt_noise_keypairs {
 	struct wgt_noise_keypair *_Atomic current;
 	struct wgt_noise_keypair *_Atomic previous;
 	struct wgt_noise_keypair *_Atomic next;
-	/* Called for every keypair dropped from the set; default: wgt_noise_keypair_free. */
+	/*
+	 * Held by whoever changes the slots: the control thread, or a thread
+	 * confirming `next`. Invariant at every release: `previous` is NULL
+	 * while `next` is set.
+	 */
+	atomic_flag lock;
+	/*
+	 * Control thread only: called for every keypair dropped from the set;
+	 * default: wgt_noise_keypair_free.
+	 */
 	void (*retire)(struct wgt_noise_keypair *kp, void *arg);
 	void *retire_arg;
 };
@@ -168,14 +186,22 @@ int wgt_noise_begin_session(struct wgt_noise_handshake *hs, struct wgt_noise_key
 
 void wgt_noise_keypairs_init(struct wgt_noise_keypairs *kps);
 /*
- * Control thread only. A data packet authenticated under `kp`: when kp is
- * the pending `next`, it becomes current (the previous current becomes
- * previous). Returns true when that rotation happened.
+ * Any thread, inside the read side that keeps kp alive (QSBR for the
+ * gateway's workers). A data packet authenticated under `kp`: when kp is
+ * the pending `next`, it becomes current at once and the old current
+ * becomes previous (nothing is retired). Returns true when this call
+ * rotated; false when kp is not `next`, also when the control thread
+ * replaced or dropped it, or another thread confirmed it, first. Costs one
+ * relaxed load when kp is not `next`.
  */
 bool wgt_noise_received_with_keypair(struct wgt_noise_keypairs *kps, struct wgt_noise_keypair *kp);
 /* Control thread only. Retires all three keypairs. */
 void wgt_noise_keypairs_clear(struct wgt_noise_keypairs *kps);
-/* Control thread only. Marks current unusable for sending (expiry) without freeing it. */
+/*
+ * Control thread only. Marks current and next unusable for sending (expiry)
+ * without freeing them, so a confirmation racing with it cannot bring a
+ * sendable keypair of the old state back.
+ */
 void wgt_noise_keypairs_expire_current(struct wgt_noise_keypairs *kps);
 
 /* Wipes and frees; accepts NULL. */

@@ -28,14 +28,37 @@ void wgt_device_wake_ctrl(struct wgt_device *dev)
 		atomic_store_explicit(&dev->ctrl_wake_pending, false, memory_order_relaxed);
 }
 
+/*
+ * Control thread only. A worker made the peer's pending keypair current
+ * (receive.c); what the kernel does after wg_noise_received_with_keypair.
+ */
+static void key_confirmed(struct wgt_peer *peer)
+{
+	/* The keys were zeroed, or the peer stopped (link down), since the worker confirmed. */
+	if (!atomic_load_explicit(&peer->keypairs.current, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&peer->rekey_on_receive_asked, false, memory_order_relaxed);
+	peer->dev->hs.completed_responder++;
+	wgt_realtime(&peer->last_handshake);
+	wgt_audit_session_up(peer, false);
+	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);
+	wgt_peer_send_staged(peer);
+}
+
 static void collect_events(struct wgt_peer *peer, unsigned slot)
 {
 	/* V2: pairs with V1 in worker.c. */
 	uint32_t bits = atomic_exchange_explicit(&peer->pcpu[slot].events, 0, memory_order_acquire);
 
-	for (unsigned ev = 0; bits; ev++, bits >>= 1)
-		if (bits & 1)
+	for (unsigned ev = 0; bits; ev++, bits >>= 1) {
+		if (!(bits & 1))
+			continue;
+		/* Workers report this one only for a confirmation whose message did not fit. */
+		if (ev == WGT_TIMER_EV_HANDSHAKE_COMPLETE)
+			key_confirmed(peer);
+		else
 			wgt_peer_timers_event(peer, (enum wgt_timer_event)ev);
+	}
 	/* A worker may have roamed the peer: the control thread, not the worker, logs it. */
 	wgt_audit_endpoint(peer);
 }
@@ -75,15 +98,8 @@ static void handle_msg(struct wgt_device *dev, unsigned worker, const struct wgt
 			wgt_peer_timers_event(peer, WGT_TIMER_EV_WANT_HANDSHAKE_ON_RECEIVE);
 		break;
 	case WGT_CTRL_KEY_CONFIRMED:
-		if (!dead && wgt_noise_received_with_keypair(&peer->keypairs, m->kp)) {
-			atomic_store_explicit(&peer->rekey_on_receive_asked, false,
-					      memory_order_relaxed);
-			dev->hs.completed_responder++;
-			wgt_realtime(&peer->last_handshake);
-			wgt_audit_session_up(peer, false);
-			wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);
-			wgt_peer_send_staged(peer);
-		}
+		if (!dead)
+			key_confirmed(peer);
 		break;
 	case WGT_CTRL_EVENTS:
 		if (!dead)

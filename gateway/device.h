@@ -19,7 +19,11 @@
  * Shared state (peers, keypairs, the index table, allowed-IPs) is written
  * by the control thread only and read by workers lock-free under QSBR; an
  * unlinked object is freed after a grace period and after the rings were
- * drained, since a ring message may still name it.
+ * drained, since a ring message may still name it. One exception: the
+ * worker that authenticates the first packet under a peer's pending
+ * keypair makes it current itself, under the keypair set's lock
+ * (crypto/noise.h), and tells the control thread, which retires what that
+ * pushed out and does the rest ("key confirmed").
  *
  * Packet order: a flow stays on one TUN queue and so on one worker. A
  * packet that cannot be sent yet (no session) goes to the control thread
@@ -151,7 +155,7 @@ enum wgt_ctrl_msg_kind {
 	WGT_CTRL_STAGE,           /* staged: a packet for peer without a session */
 	WGT_CTRL_WANT_HANDSHAKE,  /* peer needs a (new) handshake */
 	WGT_CTRL_WANT_HANDSHAKE_ON_RECEIVE,
-	WGT_CTRL_KEY_CONFIRMED,   /* data arrived under kp, the peer's pending `next` */
+	WGT_CTRL_KEY_CONFIRMED,   /* the worker made kp, the pending `next`, current */
 	WGT_CTRL_EVENTS,          /* collect peer->pcpu[worker].events */
 	WGT_CTRL_DEVICE_GONE,     /* the TUN device was deleted */
 };

@@ -229,6 +229,22 @@ static bool data_queue(struct wgt_worker *w, const uint8_t *buf, size_t len, uns
 }
 
 /*
+ * Worker-owned. This worker made kp, the peer's pending keypair, current:
+ * the control thread does the handshake's housekeeping (timers, "latest
+ * handshake", staged packets). When the ring is full the timer event
+ * (collected on the control thread's tick) carries the same news, so it
+ * is never lost.
+ */
+static void key_confirmed(struct wgt_worker *w, struct wgt_peer *peer,
+			  struct wgt_noise_keypair *kp)
+{
+	struct wgt_ctrl_msg m = { .kind = WGT_CTRL_KEY_CONFIRMED, .peer = peer, .kp = kp };
+
+	if (!wgt_worker_push_urgent(w, &m))
+		wgt_worker_peer_events(w, peer, 1U << WGT_TIMER_EV_HANDSHAKE_COMPLETE);
+}
+
+/*
  * Worker-owned. Step 2, after opening: the replay window, roaming,
  * counters, timers, the inner source check. Returns true when the packet
  * (*ret_len bytes at the item's dst) goes to the TUN device.
@@ -264,10 +280,15 @@ static bool data_done(struct wgt_worker *w, unsigned slot, struct wgt_peer **roa
 	wgt_peer_count_rx(peer, w->id, len);
 	wgt_worker_stat_inc(&w->stats.rx_packets, 1);
 	wgt_worker_stat_inc(&w->stats.rx_bytes, len);
+	/*
+	 * Key confirmation: the first authentic packet under the pending
+	 * `next` makes it current here and now, so every packet sealed for the
+	 * peer from here on, by any worker, uses it. The common case costs the
+	 * relaxed load of this test.
+	 */
 	if (unlikely(kp == atomic_load_explicit(&peer->keypairs.next, memory_order_relaxed))) {
-		struct wgt_ctrl_msg m = { .kind = WGT_CTRL_KEY_CONFIRMED, .peer = peer, .kp = kp };
-
-		wgt_worker_push_urgent(w, &m);
+		if (wgt_noise_received_with_keypair(&peer->keypairs, kp))
+			key_confirmed(w, peer, kp);
 	} else if (unlikely(kp == atomic_load_explicit(&peer->keypairs.current,
 						       memory_order_relaxed) &&
 			    wgt_timers_should_rekey_on_receive(kp->is_initiator, kp->birth, d->now) &&

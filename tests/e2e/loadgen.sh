@@ -17,11 +17,12 @@
 # drop on, the loadgen's socket buffers are 8 MiB, it waits (drain) for the replies still
 # in flight when it stops, the requests in flight when churn restarts a peer are counted
 # apart (abandoned), and a rekey keeps the previous session open for replies. The one
-# cause left: right after a restarted peer's new handshake, wgate may still seal a reply
-# under the session the peer dropped (its workers see the responder's new keypair
-# confirmed only once the control thread rotated it; the kernel rotates in the receive
-# path), and that reply is lost to the peer as it would be to a real client. The
-# loadgen counts those datagrams ("data messages later under a dropped session"). Under
+# cause left: right after a restarted peer's new handshake, a reply wgate sealed under
+# the session the peer dropped (to a request sent before the restart; since key
+# confirmation moved into wgate's receive path, nothing sealed after the peer's first
+# message under the new session, see strict_rekey.sh) is lost to the peer as it would be
+# to a real client. The loadgen counts those datagrams ("data messages later under a
+# dropped session"). Under
 # a handshake flood (the rekeys of all peers within 2 s can be one on a loaded machine)
 # wgate's workers may also drop messages to its control thread (the "ring" counter),
 # staged replies among them. The loss must not exceed those two counts together; with

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -53,6 +54,15 @@ enum {
 #define PROBE_RETRY_NS (1 * WGT_NSEC_PER_SEC)   /* resend initiation / echo request */
 #define PROBE_ICMP_PAYLOAD_LEN 56               /* as ping(8) */
 #define PROBE_BUF_LEN (65536 + WGT_TRANSPORT_OVERHEAD_MAX)
+#define PROBE_MAX_REKEYS 1000
+/*
+ * Between a strict initiator's initiations: a responder refuses more than
+ * 50 a second from one peer (20 ms apart, by its own clock), and TAI64N
+ * timestamps are coarsened to ~16.8 ms, so 30 ms keeps every one accepted.
+ */
+#define PROBE_REKEY_GAP_NS (30 * WGT_NSEC_PER_MSEC)
+/* A strict run stops after this many failures: each costs a resend (PROBE_RETRY_NS). */
+#define PROBE_STRICT_MAX_FAILURES 10
 
 struct probe {
 	bool initiator;
@@ -75,7 +85,24 @@ struct probe {
 	uint16_t echo_id;
 	uint16_t echo_seq;
 	uint8_t echo_payload[PROBE_ICMP_PAYLOAD_LEN];
+
+	/*
+	 * initiate --rekeys N: a strict initiator. It handshakes N more times,
+	 * pings after each, and forgets its previous keypair the moment it
+	 * has a new one, so every reply must come under the newest.
+	 */
+	unsigned int rekeys;
+	uint64_t last_initiation;            /* monotonic ns */
+	uint32_t old_index[PROBE_MAX_REKEYS + 1]; /* our indices of the keypairs forgotten */
+	unsigned int n_old;
+	unsigned int under_newest;           /* data messages that opened under the newest */
+	unsigned int under_older;            /* failures: addressed to a forgotten keypair */
+	unsigned int undecryptable;          /* failures: newest index, but did not open */
+	unsigned int unknown_index;          /* failures: an index we never had */
 };
+
+/* Per-packet chatter off (a strict run's re-handshakes); failures and results still print. */
+static bool quiet;
 
 static uint8_t buf[PROBE_BUF_LEN];
 
@@ -84,6 +111,8 @@ static void say(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (quiet)
+		return;
 	va_start(ap, fmt);
 	fputs("wgt_probe: ", stdout);
 	vfprintf(stdout, fmt, ap);
@@ -109,11 +138,28 @@ static void usage(void)
 	fputs("usage: wgt_probe initiate|respond --private-key B64 --peer-public-key B64\n"
 	      "           [--preshared-key B64] [--endpoint IP:PORT] [--listen-port N]\n"
 	      "           --tunnel-ip A.B.C.D --peer-tunnel-ip A.B.C.D\n"
-	      "           [--timeout SECONDS] [--count N]\n"
-	      "initiate: handshake with the peer at --endpoint, ping its tunnel IP.\n"
+	      "           [--timeout SECONDS] [--count N] [--rekeys N]\n"
+	      "initiate: handshake with the peer at --endpoint, ping its tunnel IP; with\n"
+	      "          --rekeys N, then N more times a new handshake and a ping, as a\n"
+	      "          strict initiator that forgets its previous keypair at once and\n"
+	      "          counts every reply not under its newest keypair as a failure.\n"
 	      "respond:  wait for the peer's handshake, answer --count echo requests (default 1).\n"
 	      "Exit: 0 ok, 1 failure, 2 usage, 3 no handshake completed before the timeout.\n",
 	      stderr);
+}
+
+/* As say(), even when quiet. */
+__attribute__((format(printf, 1, 2)))
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("wgt_probe: ", stdout);
+	vfprintf(stdout, fmt, ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+	va_end(ap);
 }
 
 /*
@@ -331,6 +377,7 @@ static int send_initiation(struct probe *p)
 		complain("sending the initiation to %s: %s", endpoint_str(&p->peer), strerror(-ret));
 		return ret;
 	}
+	p->last_initiation = wgt_now_ns();
 	say("sent handshake initiation (sender index %08x) to %s", index, endpoint_str(&p->peer));
 	return 0;
 }
@@ -421,36 +468,67 @@ static struct wgt_noise_keypair *initiator_handshake(struct probe *p, int *ret_e
 	}
 }
 
-static int run_initiate(struct probe *p)
+/*
+ * A strict initiator keeps no previous keypair, as the protocol allows:
+ * the moment a handshake gives it a new one, the old one is gone, and a
+ * reply sealed under it can no longer be read. The probe is the only
+ * thread that touches its keypair set.
+ */
+static void forget_previous(struct probe *p)
 {
-	struct wgt_noise_keypair *kp, *rx_kp;
+	struct wgt_noise_keypair *old = atomic_exchange(&p->keypairs.previous, NULL);
+
+	if (!old)
+		return;
+	if (p->n_old < WGT_ARRAY_SIZE(p->old_index))
+		p->old_index[p->n_old++] = old->local_index;
+	wgt_noise_keypair_free(old);
+}
+
+/*
+ * Strict mode: the data message in buf must be addressed to `newest`.
+ * Returns 0 when it is, else counts and reports the failure and returns
+ * -ESTALE (a forgotten keypair's) or -ENOKEY (an index we never had).
+ */
+static int strict_addressee(struct probe *p, const struct wgt_noise_keypair *newest)
+{
+	uint32_t index;
+
+	memcpy(&index, buf + 4, sizeof(index));
+	index = le32toh(index);
+	if (index == newest->local_index)
+		return 0;
+	for (unsigned int i = p->n_old; i-- > 0;) {
+		if (p->old_index[i] != index)
+			continue;
+		p->under_older++;
+		note("FAIL: a data message under an older keypair (index %08x, %u handshakes old) "
+		     "while echo seq %u waits under %08x",
+		     index, p->n_old - i, p->echo_seq, newest->local_index);
+		return -ESTALE;
+	}
+	p->unknown_index++;
+	note("FAIL: a data message for index %08x, never ours", index);
+	return -ENOKEY;
+}
+
+/*
+ * Pings the peer's tunnel IP under kp (echo request p->echo_seq, sent again
+ * with a new counter every PROBE_RETRY_NS) until the reply arrives.
+ * Returns PROBE_EXIT_OK or PROBE_EXIT_FAIL.
+ */
+static int echo_round(struct probe *p, struct wgt_noise_keypair *kp)
+{
+	uint8_t pkt[IPV4_HEADER_LEN + ICMP_HEADER_LEN + PROBE_ICMP_PAYLOAD_LEN];
+	struct wgt_noise_keypair *rx_kp;
 	union wgt_sockaddr from;
 	uint64_t resend_at = 0;
-	size_t pkt_len = 0;
-	uint8_t pkt[IPV4_HEADER_LEN + ICMP_HEADER_LEN + PROBE_ICMP_PAYLOAD_LEN];
 	unsigned int keepalives = 0;
-	int ret = 0;
+	size_t pkt_len;
+	int ret;
 
-	kp = initiator_handshake(p, &ret);
-	if (!kp) {
-		if (ret == -ETIMEDOUT) {
-			complain("no valid handshake response from %s before the timeout",
-				 endpoint_str(&p->peer));
-			return PROBE_EXIT_NO_HANDSHAKE;
-		}
-		return PROBE_EXIT_FAIL;
-	}
-
-	p->echo_id = (uint16_t)wgt_random_u32();
-	p->echo_seq = 1;
-	memcpy(p->echo_payload, "wgt_probe echo ", 15);
-	if (wgt_random_bytes(p->echo_payload + 15, sizeof(p->echo_payload) - 15)) {
-		complain("getrandom failed");
-		return PROBE_EXIT_FAIL;
-	}
 	pkt_len = icmp_echo_build(pkt, ICMP_ECHO_REQUEST, p->tunnel_ip, p->peer_tunnel_ip,
 				  p->echo_id, p->echo_seq, p->echo_payload, sizeof(p->echo_payload));
-
 	for (;;) {
 		const char *why = NULL;
 		struct icmp_echo e;
@@ -459,12 +537,16 @@ static int run_initiate(struct probe *p)
 		uint64_t now = wgt_now_ns();
 
 		if (now >= p->deadline) {
-			complain("no echo reply through the tunnel before the timeout (%u keepalives seen)",
-				 keepalives);
+			complain("no echo reply (seq %u) through the tunnel before the timeout "
+				 "(%u keepalives seen)", p->echo_seq, keepalives);
 			return PROBE_EXIT_FAIL;
 		}
 		/* The same request again (new counter) in case the first was lost. */
 		if (now >= resend_at) {
+			if (resend_at)
+				note("no echo reply to seq %u within %llu ms: sending it again",
+				     p->echo_seq,
+				     (unsigned long long)(PROBE_RETRY_NS / WGT_NSEC_PER_MSEC));
 			memcpy(buf + WGT_MSG_DATA_HEADER_LEN, pkt, pkt_len);
 			ret = send_packet(p, kp, pkt_len);
 			if (ret) {
@@ -486,8 +568,16 @@ static int run_initiate(struct probe *p)
 			say("ignored a %zd-byte non-data message of type %u", len, buf[0]);
 			continue;
 		}
-		if (open_data(p, (size_t)len, &plen, &rx_kp))
+		if (p->rekeys && strict_addressee(p, kp))
 			continue;
+		if (open_data(p, (size_t)len, &plen, &rx_kp)) {
+			if (p->rekeys) {
+				p->undecryptable++;
+				note("FAIL: a data message under the newest keypair did not open");
+			}
+			continue;
+		}
+		p->under_newest += rx_kp == kp;
 		if (plen == 0) {
 			keepalives++;
 			say("received a keepalive");
@@ -512,6 +602,78 @@ static int run_initiate(struct probe *p)
 		    e.id, e.seq, e.payload_len);
 		return PROBE_EXIT_OK;
 	}
+}
+
+static int run_initiate(struct probe *p)
+{
+	struct wgt_noise_keypair *kp;
+	unsigned int failures;
+	int ret = 0, rc;
+
+	kp = initiator_handshake(p, &ret);
+	if (!kp) {
+		if (ret == -ETIMEDOUT) {
+			complain("no valid handshake response from %s before the timeout",
+				 endpoint_str(&p->peer));
+			return PROBE_EXIT_NO_HANDSHAKE;
+		}
+		return PROBE_EXIT_FAIL;
+	}
+
+	p->echo_id = (uint16_t)wgt_random_u32();
+	p->echo_seq = 1;
+	memcpy(p->echo_payload, "wgt_probe echo ", 15);
+	if (wgt_random_bytes(p->echo_payload + 15, sizeof(p->echo_payload) - 15)) {
+		complain("getrandom failed");
+		return PROBE_EXIT_FAIL;
+	}
+	rc = echo_round(p, kp);
+	if (rc || !p->rekeys)
+		return rc;
+
+	note("strict initiator: %u re-handshakes, each followed by an echo request", p->rekeys);
+	quiet = true;
+	for (unsigned int i = 1; i <= p->rekeys; i++) {
+		/* The responder's flood limit, not a wait for a condition (see PROBE_REKEY_GAP_NS). */
+		uint64_t at = p->last_initiation + PROBE_REKEY_GAP_NS, now = wgt_now_ns();
+
+		if (now < at) {
+			struct timespec ts = { .tv_nsec = (long)(at - now) };
+
+			nanosleep(&ts, NULL);
+		}
+		kp = initiator_handshake(p, &ret);
+		if (!kp) {
+			complain("re-handshake %u of %u: %s", i, p->rekeys,
+				 ret == -ETIMEDOUT ? "no response before the timeout" : strerror(-ret));
+			return PROBE_EXIT_FAIL;
+		}
+		forget_previous(p);
+		p->echo_seq++;
+		rc = echo_round(p, kp);
+		if (rc) {
+			complain("re-handshake %u of %u: no echo reply under the new keypair", i,
+				 p->rekeys);
+			return rc;
+		}
+		failures = p->under_older + p->undecryptable + p->unknown_index;
+		if (failures >= PROBE_STRICT_MAX_FAILURES) {
+			complain("%u failures after %u of %u re-handshakes: stopping", failures, i,
+				 p->rekeys);
+			break;
+		}
+	}
+	quiet = false;
+	failures = p->under_older + p->undecryptable + p->unknown_index;
+	note("strict initiator: %u re-handshakes, %u echo replies; data messages under the newest "
+	     "keypair %u, under an older one %u, undecryptable %u, unknown index %u",
+	     p->n_old, p->n_old + 1, p->under_newest, p->under_older, p->undecryptable,
+	     p->unknown_index);
+	if (failures) {
+		complain("%u data messages did not come under the newest keypair", failures);
+		return PROBE_EXIT_FAIL;
+	}
+	return PROBE_EXIT_OK;
 }
 
 /* The one peer this probe knows, found by static public key. */
@@ -739,13 +901,14 @@ int main(int argc, char **argv)
 		{ "peer-tunnel-ip", required_argument, NULL, 'T' },
 		{ "timeout", required_argument, NULL, 'w' },
 		{ "count", required_argument, NULL, 'c' },
+		{ "rekeys", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	uint8_t private_key[WGT_KEY_LEN], peer_public[WGT_KEY_LEN], psk[WGT_KEY_LEN];
 	bool have_private = false, have_peer_public = false, have_psk = false;
 	bool have_tunnel = false, have_peer_tunnel = false;
-	unsigned long listen_port = 0, timeout_s = 10, count = 1;
+	unsigned long listen_port = 0, timeout_s = 10, count = 1, rekeys = 0;
 	struct probe p = { .fd = -1 };
 	int opt, ret, rc = PROBE_EXIT_USAGE;
 
@@ -795,6 +958,10 @@ int main(int argc, char **argv)
 			if (parse_uint(&count, optarg, 1000) || count == 0)
 				goto bad_arg;
 			break;
+		case 'r':
+			if (parse_uint(&rekeys, optarg, PROBE_MAX_REKEYS))
+				goto bad_arg;
+			break;
 		case 'h':
 			usage();
 			rc = PROBE_EXIT_OK;
@@ -818,8 +985,12 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[optind], "respond")) {
 		usage();
 		goto out;
+	} else if (rekeys) {
+		complain("--rekeys is for initiate");
+		goto out;
 	}
 	p.echo_count = (unsigned int)count;
+	p.rekeys = (unsigned int)rekeys;
 	rc = PROBE_EXIT_FAIL;
 
 	ret = wgt_crypto_init();

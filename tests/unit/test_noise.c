@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Noise IKpsk2: handshakes with and without PSK, rotation, and every rejection path. */
+/* Noise IKpsk2: handshakes with and without PSK, rotation, key confirmation from other threads, and every rejection path. */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,6 +363,324 @@ START_TEST(test_retire_hook)
 }
 END_TEST
 
+/*
+ * Key confirmation runs on the worker that authenticates the packet, while
+ * the control thread keeps changing the slots. Retired keypairs are kept
+ * until the end of a test, as the gateway's grace period keeps them while
+ * a worker may hold one.
+ */
+#define CONFIRM_MAX_KP 40000
+
+static struct wgt_noise_keypair *kept[CONFIRM_MAX_KP];
+static unsigned n_kept;
+static _Atomic bool kp_retired[CONFIRM_MAX_KP];  /* by local_index */
+static unsigned kp_retire_count[CONFIRM_MAX_KP];
+
+/* Control thread only: the keypairs' retire hook. */
+static void keep_retired(struct wgt_noise_keypair *kp, void *arg)
+{
+	ck_assert_uint_lt(kp->local_index, CONFIRM_MAX_KP);
+	kp_retire_count[kp->local_index]++;
+	atomic_store_explicit(&kp_retired[kp->local_index], true, memory_order_relaxed);
+	kept[n_kept++] = kp;
+}
+
+static void kept_reset(void)
+{
+	n_kept = 0;
+	memset(kp_retire_count, 0, sizeof(kp_retire_count));
+	for (unsigned i = 0; i < CONFIRM_MAX_KP; i++)
+		atomic_init(&kp_retired[i], false);
+}
+
+static void kept_free(void)
+{
+	for (unsigned i = 0; i < n_kept; i++)
+		wgt_noise_keypair_free(kept[i]);
+	n_kept = 0;
+}
+
+/* The slots' invariant at rest: `previous` is empty while `next` is set. */
+static void assert_slots_invariant(struct wgt_noise_keypairs *kps)
+{
+	ck_assert(!atomic_load(&kps->next) || !atomic_load(&kps->previous));
+}
+
+static struct endpoint *win_a, *win_b;
+static struct wgt_noise_keypair *win_kp;
+static uint64_t win_t;
+
+#ifdef WGT_TEST_HOOKS
+/*
+ * Test builds (-Dtest_hooks=true) call this weak hook between the core's
+ * unlocked look at `next` and taking the lock: whatever window_action does
+ * there lands exactly in that window, as a control thread's change racing
+ * with a worker would.
+ */
+void wgt_noise_test_confirm_window(struct wgt_noise_keypairs *kps);
+static void (*window_action)(struct wgt_noise_keypairs *kps);
+
+void wgt_noise_test_confirm_window(struct wgt_noise_keypairs *kps)
+{
+	void (*action)(struct wgt_noise_keypairs *) = window_action;
+
+	/* Only single-threaded cases set an action; threaded ones only read NULL here. */
+	if (!action)
+		return;
+	window_action = NULL; /* once: a nested confirmation passes here too */
+	action(kps);
+}
+#endif
+
+/*
+ * A worker confirms kp while `action`, a control-thread change, lands
+ * between its look and its lock (test builds); without the hook, just
+ * before its look, which the same outcome must follow.
+ */
+static bool confirm_racing(struct wgt_noise_keypairs *kps, struct wgt_noise_keypair *kp,
+			   void (*action)(struct wgt_noise_keypairs *kps))
+{
+	bool ret;
+
+#ifdef WGT_TEST_HOOKS
+	window_action = action;
+	ret = wgt_noise_received_with_keypair(kps, kp);
+	ck_assert_msg(!window_action, "the core did not call the confirmation hook");
+#else
+	action(kps);
+	ret = wgt_noise_received_with_keypair(kps, kp);
+#endif
+	return ret;
+}
+
+static void window_new_next(struct wgt_noise_keypairs *kps)
+{
+	struct wgt_noise_keypair *ka;
+
+	handshake(win_a, win_b, win_t += WGT_NSEC_PER_SEC, &ka, &win_kp);
+}
+
+static void window_crossing_initiation(struct wgt_noise_keypairs *kps)
+{
+	struct wgt_noise_keypair *ka;
+
+	handshake(win_b, win_a, win_t += WGT_NSEC_PER_SEC, &win_kp, &ka);
+}
+
+static void window_zero_keys(struct wgt_noise_keypairs *kps)
+{
+	wgt_noise_keypairs_clear(kps);
+}
+
+static void window_other_worker(struct wgt_noise_keypairs *kps)
+{
+	ck_assert(wgt_noise_received_with_keypair(kps, win_kp));
+}
+
+START_TEST(test_confirm_loses_to_control)
+{
+	struct endpoint a, b;
+	struct wgt_noise_keypair *ka, *kb1, *kb3, *kb4, *kb6, *kb7;
+
+	kept_reset();
+	endpoint_pair_init(&a, &b, NULL);
+	b.kps.retire = keep_retired;
+	win_a = &a;
+	win_b = &b;
+	win_t = NOW;
+
+	/* A worker found kb1 pending; a new handshake puts kb2 in `next` before its lock. */
+	handshake(&a, &b, win_t += WGT_NSEC_PER_SEC, &ka, &kb1);
+	ck_assert(!confirm_racing(&b.kps, kb1, window_new_next));
+	ck_assert_ptr_null(b.kps.current);
+	ck_assert_ptr_eq(b.kps.next, win_kp);
+	ck_assert_uint_eq(kp_retire_count[kb1->local_index], 1);
+	ck_assert(wgt_noise_received_with_keypair(&b.kps, win_kp));
+	ck_assert_ptr_eq(b.kps.current, win_kp);
+	ck_assert_ptr_null(b.kps.next);
+	ck_assert_ptr_null(b.kps.previous);
+
+	/* Two workers with the same news: the second one finds nothing to do. */
+	handshake(&a, &b, win_t += WGT_NSEC_PER_SEC, &ka, &kb3);
+	assert_slots_invariant(&b.kps);
+	ck_assert_ptr_null(b.kps.previous);
+	win_kp = kb3;
+	ck_assert(!confirm_racing(&b.kps, kb3, window_other_worker));
+	ck_assert_ptr_eq(b.kps.current, kb3);
+	ck_assert_ptr_ne(b.kps.previous, kb3); /* rotated once, not twice */
+	ck_assert_ptr_nonnull(b.kps.previous);
+
+	/* kb4 pending; b's own crossing initiation completes before the worker's lock. */
+	handshake(&a, &b, win_t += WGT_NSEC_PER_SEC, &ka, &kb4);
+	ck_assert(!confirm_racing(&b.kps, kb4, window_crossing_initiation));
+	ck_assert_ptr_eq(b.kps.current, win_kp);
+	ck_assert(win_kp->is_initiator);
+	ck_assert_ptr_eq(b.kps.previous, kb4);
+	ck_assert_ptr_null(b.kps.next);
+	ck_assert_uint_eq(kp_retire_count[kb3->local_index], 1);
+
+	/* kb6 pending; the keys are zeroed before the worker's lock. */
+	handshake(&a, &b, win_t += WGT_NSEC_PER_SEC, &ka, &kb6);
+	ck_assert(!confirm_racing(&b.kps, kb6, window_zero_keys));
+	ck_assert_ptr_null(b.kps.current);
+	ck_assert_ptr_null(b.kps.previous);
+	ck_assert_ptr_null(b.kps.next);
+
+	/* Expiry marks a pending keypair too: confirmed later, it must not send. */
+	handshake(&a, &b, win_t += WGT_NSEC_PER_SEC, &ka, &kb7);
+	wgt_noise_keypairs_expire_current(&b.kps);
+	ck_assert(wgt_noise_received_with_keypair(&b.kps, kb7));
+	ck_assert_ptr_eq(b.kps.current, kb7);
+	ck_assert(!atomic_load(&kb7->send_valid));
+
+	endpoint_destroy(&a);
+	endpoint_destroy(&b);
+	/* Every keypair b ever had (kb1-kb7, kb5 its own initiator's), retired exactly once. */
+	ck_assert_uint_eq(n_kept, 7);
+	for (unsigned i = 0; i < n_kept; i++)
+		ck_assert_uint_eq(kp_retire_count[kept[i]->local_index], 1);
+	kept_free();
+}
+END_TEST
+
+/* A session without the Diffie-Hellman work: only the slot changes matter here. */
+static struct wgt_noise_keypair *fake_session(struct wgt_noise_keypairs *kps, bool initiator,
+					      uint32_t index)
+{
+	struct wgt_noise_handshake hs;
+	struct wgt_noise_keypair *kp;
+
+	memset(&hs, 0, sizeof(hs));
+	memcpy(hs.chaining_key, &index, sizeof(index));
+	hs.state = initiator ? WGT_HANDSHAKE_CONSUMED_RESPONSE : WGT_HANDSHAKE_CREATED_RESPONSE;
+	hs.local_index = index;
+	hs.remote_index = index;
+	ck_assert_int_eq(wgt_noise_begin_session(&hs, kps, NOW, &kp), 0);
+	return kp;
+}
+
+struct confirm_worker {
+	pthread_t thread;
+	struct wgt_noise_keypairs *kps;
+	_Atomic bool *stop;
+	_Atomic unsigned *started;
+	unsigned long tries, won, lost;
+	unsigned long bad;     /* confirmed twice, or an initiator's keypair */
+};
+
+static _Atomic bool kp_confirmed[CONFIRM_MAX_KP];
+
+/* A worker: every keypair it sees pending, it confirms as a data packet would. */
+static void *confirm_worker_run(void *arg)
+{
+	struct confirm_worker *cw = arg;
+
+	atomic_fetch_add(cw->started, 1);
+	while (!atomic_load_explicit(cw->stop, memory_order_relaxed)) {
+		/* As a worker finds a keypair through the index table: published whole. */
+		struct wgt_noise_keypair *kp = atomic_load_explicit(&cw->kps->next,
+								    memory_order_acquire);
+
+		if (!kp)
+			continue;
+		/* Now and then a wider window between finding kp and confirming it. */
+		if (++cw->tries % 4 == 0)
+			sched_yield();
+		if (!wgt_noise_received_with_keypair(cw->kps, kp)) {
+			cw->lost++;
+			continue;
+		}
+		cw->won++;
+		if (kp->is_initiator ||
+		    atomic_exchange_explicit(&kp_confirmed[kp->local_index], true,
+					     memory_order_relaxed))
+			cw->bad++;
+	}
+	return NULL;
+}
+
+/*
+ * Two workers confirm whatever is pending while the control thread keeps
+ * installing new `next` keypairs, initiating, zeroing and expiring: each
+ * confirmation either wins whole or loses whole, no keypair is confirmed
+ * twice, lost or retired twice, and no slot ever holds a retired keypair.
+ */
+START_TEST(test_confirm_concurrent)
+{
+	enum { WORKERS = 2, ROUNDS = 4000 };
+	struct wgt_noise_keypairs kps;
+	struct confirm_worker cw[WORKERS];
+	_Atomic bool stop = false;
+	_Atomic unsigned started = 0;
+	unsigned long won = 0, lost = 0, tries = 0;
+	uint32_t index = 1;
+	unsigned seed = 12345;
+
+	kept_reset();
+	for (unsigned i = 0; i < CONFIRM_MAX_KP; i++)
+		atomic_init(&kp_confirmed[i], false);
+	wgt_noise_keypairs_init(&kps);
+	kps.retire = keep_retired;
+	for (int i = 0; i < WORKERS; i++) {
+		cw[i] = (struct confirm_worker){ .kps = &kps, .stop = &stop, .started = &started };
+		ck_assert_int_eq(pthread_create(&cw[i].thread, NULL, confirm_worker_run, &cw[i]), 0);
+	}
+	while (atomic_load(&started) < WORKERS)
+		sched_yield();
+	for (int r = 0; r < ROUNDS; r++) {
+		unsigned op = (seed = seed * 1103515245U + 12345U) >> 16 & 15;
+		struct wgt_noise_keypair *slot[3];
+
+		/* On a loaded machine the workers would hardly run otherwise. */
+		if (r % 8 == 0)
+			sched_yield();
+
+		if (op < 11)
+			fake_session(&kps, false, index++);
+		else if (op < 14)
+			fake_session(&kps, true, index++);
+		else if (op < 15)
+			wgt_noise_keypairs_clear(&kps);
+		else
+			wgt_noise_keypairs_expire_current(&kps);
+		/* Workers only move pending keypairs, never retired ones, into the slots. */
+		slot[0] = atomic_load_explicit(&kps.current, memory_order_acquire);
+		slot[1] = atomic_load_explicit(&kps.previous, memory_order_acquire);
+		slot[2] = atomic_load_explicit(&kps.next, memory_order_acquire);
+		for (int k = 0; k < 3; k++)
+			ck_assert(!slot[k] || !atomic_load_explicit(&kp_retired[slot[k]->local_index],
+								    memory_order_relaxed));
+		ck_assert_uint_lt(index, CONFIRM_MAX_KP);
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < WORKERS; i++) {
+		pthread_join(cw[i].thread, NULL);
+		ck_assert_uint_eq(cw[i].bad, 0);
+		won += cw[i].won;
+		lost += cw[i].lost;
+		tries += cw[i].tries;
+	}
+	ck_assert_uint_gt(won, 0);
+	/* At rest: the invariant, and each keypair in one place only. */
+	assert_slots_invariant(&kps);
+	ck_assert(!kps.current || kps.current != kps.previous);
+	for (uint32_t i = 1; i < index; i++) {
+		bool in_slot = (kps.current && kps.current->local_index == i) ||
+			       (kps.previous && kps.previous->local_index == i) ||
+			       (kps.next && kps.next->local_index == i);
+
+		ck_assert_uint_eq(kp_retire_count[i] + in_slot, 1);
+	}
+	wgt_noise_keypairs_clear(&kps);
+	for (uint32_t i = 1; i < index; i++)
+		ck_assert_uint_eq(kp_retire_count[i], 1);
+	ck_assert_uint_eq(n_kept, index - 1);
+	printf("confirm_concurrent: %u keypairs, %lu confirmations tried, %lu won, %lu lost to another thread\n",
+	       index - 1, tries, won, lost);
+	kept_free();
+}
+END_TEST
+
 static Suite *noise_suite(void)
 {
 	Suite *s = suite_create("noise");
@@ -376,6 +698,12 @@ static Suite *noise_suite(void)
 	tcase_add_test(tc, test_low_order_peer_key);
 	tcase_add_test(tc, test_keypair_expiry);
 	tcase_add_test(tc, test_retire_hook);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("confirm");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_confirm_loses_to_control);
+	tcase_add_test(tc, test_confirm_concurrent);
 	suite_add_tcase(s, tc);
 	return s;
 }
