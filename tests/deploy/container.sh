@@ -222,8 +222,8 @@ server_conf k "$(cat "$E2E_TMP/x.pub")" >"$E2E_TMP/secret.conf"
 secret_update "$E2E_TMP/secret" 2026_12_07_00_00_00.1
 
 # The pod template's container as podman arguments (one per line).
-python3 - "$E2E_TMP/k8s.json" "$E2E_TMP/secret" >"$E2E_TMP/podman-args" <<'PY'
-import json, sys
+python3 - "$E2E_TMP/k8s.json" "$E2E_TMP/secret" "$E2E_TMP" >"$E2E_TMP/podman-args" <<'PY'
+import json, os, sys
 objs = json.load(open(sys.argv[1]))
 ds = next(o for o in objs if o["kind"] == "DaemonSet")
 pod = ds["spec"]["template"]["spec"]
@@ -253,7 +253,12 @@ for m in c.get("volumeMounts", []):
     elif "hostPath" in v and v["hostPath"].get("type") == "CharDevice":
         args += ["--device", f'{v["hostPath"]["path"]}:{m["mountPath"]}']
     elif "emptyDir" in v:
-        args += ["--tmpfs", f'{m["mountPath"]}:rw,mode=1777']
+        # As the kubelet makes one: a fresh directory of mode 0777 (podman's --tmpfs
+        # would be root's 0755 whatever its mode= option says).
+        d = os.path.join(sys.argv[3], "emptydir-" + m["name"])
+        os.makedirs(d)
+        os.chmod(d, 0o777)
+        args += ["--volume", f'{d}:{m["mountPath"]}']
     else:
         sys.exit(f"volume {m['name']}: no translation")
 args.append(c["image"])
