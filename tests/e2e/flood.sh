@@ -38,10 +38,15 @@ FLOOD=$3
 PORT=51822
 IPERF_PORT=5242
 RSS_CAP_KIB=$((64 * 1024))
+# ThreadSanitizer's wgate is several times slower: smaller floods, and the valid-mac1
+# ones at a rate it can read, or its socket queues alone hold the real peer's
+# messages for seconds.
 if [ "${WGT_E2E_TSAN:-0}" = 1 ]; then
 	FLOOD_COUNT=20000
+	FLOOD_RATE=10000
 else
 	FLOOD_COUNT=200000
+	FLOOD_RATE=0
 fi
 FLOOD_SECONDS=14
 
@@ -129,7 +134,7 @@ has_handshake() {
 	[ "${t:-0}" -gt 0 ]
 }
 fresh_handshake() {
-	local t0
+	local t0 ms
 
 	in_ns "$NS_A" wg set "$IF_A" peer "$PUB_B" remove
 	has_handshake && e2e_fail "($1) the re-added peer shows a handshake before one happened"
@@ -137,7 +142,9 @@ fresh_handshake() {
 	in_ns "$NS_A" wg set "$IF_A" "${peer_a_args[@]}" persistent-keepalive 25
 	wait_until 10 has_handshake ||
 		e2e_fail "($1) wireguard-go completed no handshake within 10 s during the flood"
-	echo $((($(date +%s%N) - t0) / 1000000))
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$ms" -le 10000 ] || e2e_fail "($1) wireguard-go's fresh handshake took $ms ms, more than 10 s"
+	echo "$ms"
 }
 # handshakes_done: wgate's count of completed handshakes (its SIGUSR1 dump).
 handshakes_done() {
@@ -153,7 +160,7 @@ flood_during() {
 	shift 2
 	e2e_spawn "$E2E_TMP/$name.out" ip netns exec "$NS_A" "$FLOOD" --server "$E2E_UNDER4_B:$PORT" \
 		--server-public-key "$PUB_B" --kind valid-mac1 --count 1000000000 \
-		--seconds "$FLOOD_SECONDS" "$@"
+		--seconds "$FLOOD_SECONDS" --rate "$FLOOD_RATE" "$@"
 	pid=$E2E_LAST_PID
 	sleep 2
 	HS_MS=$(fresh_handshake "$tag")
@@ -175,6 +182,23 @@ done1=$(handshakes_done)
 echo "  ${FLOOD_LINE#flood: }"
 e2e_pass d "valid-mac1 flood from the /16: wireguard-go's fresh handshake in $HS_MS ms, wgate completed $((done1 - done0)) handshakes"
 
+# quiet: wgate's workers answered no cookie and dropped nothing for a second (what the last
+# flood left in its socket queues is handled, and it is no longer under load).
+hs_work() {
+	counters_dump "$LOG_B" "$PID_B"
+	awk '/ worker [0-9]+: rx / { for (i = 1; i < NF; i++) if ($i == "cookies" || $i == "bad-mac" || $i == "limited") n += $(i + 1) }
+	     / control: / { last = n; n = 0 } END { print last + 0 }' "$LOG_B"
+}
+quiet() {
+	local a b
+
+	a=$(hs_work)
+	sleep 1.5
+	b=$(hs_work)
+	[ "$a" = "$b" ]
+}
+wait_for "wgate to finish the last flood's backlog" 30 quiet
+
 # ---- (e) valid mac1 from one address (not the real peer's): no cookie round trip for it
 flood_during e valid-mac1-one --source-net 10.200.0.1/32
 echo "  ${FLOOD_LINE#flood: }"
@@ -190,7 +214,9 @@ in_ns "$NS_A" ping -c 3 -i 0.2 -W 5 10.241.0.1 >/dev/null || e2e_fail "(f) no pi
 in_ns "$NS_A" iperf3 -c 10.241.0.1 -p "$IPERF_PORT" -t 2 --connect-timeout 5000 \
 	>"$E2E_TMP/iperf3-after.log" 2>&1 || e2e_fail "(f) iperf3 after the floods: $(tail -n 3 "$E2E_TMP/iperf3-after.log")"
 hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID_B/status")
-[ "$hwm" -lt "$RSS_CAP_KIB" ] || e2e_fail "(f) wgate's peak RSS is $hwm KiB, not under $RSS_CAP_KIB"
+# ThreadSanitizer's shadow memory is resident too (~100 MiB here): the cap is the normal build's.
+[ "$hwm" -lt "$RSS_CAP_KIB" ] || [ "${WGT_E2E_TSAN:-0}" = 1 ] ||
+	e2e_fail "(f) wgate's peak RSS is $hwm KiB, not under $RSS_CAP_KIB"
 counters_dump "$LOG_B" "$PID_B"
 grep -E ' (worker [0-9]+|control): ' "$LOG_B" | tail -n 3 | sed 's/^/  /'
 e2e_pass f "tunnel passes ping and iperf3 after the floods; wgate's peak RSS $((hwm / 1024)) MiB"
