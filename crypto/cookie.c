@@ -133,9 +133,10 @@ out:
 	return state;
 }
 
-int wgt_cookie_create_reply_ro(const struct wgt_cookie_checker *c, struct wgt_msg_cookie *dst,
-			       const uint8_t *msg, size_t len, const union wgt_sockaddr *src,
-			       uint64_t now)
+/* The reply's header, a fresh nonce and the sealed cookie; `rotate`: renew the secret if due. */
+static int create_reply(struct wgt_cookie_checker *rotate, const struct wgt_cookie_checker *c,
+			struct wgt_msg_cookie *dst, const uint8_t *msg, size_t len,
+			const union wgt_sockaddr *src, uint64_t now)
 {
 	uint8_t cookie[WGT_COOKIE_LEN];
 	uint32_t sender_index;
@@ -143,16 +144,22 @@ int wgt_cookie_create_reply_ro(const struct wgt_cookie_checker *c, struct wgt_ms
 
 	if (!c->has_keys || !handshake_len_ok(len))
 		return -EINVAL;
-	if (!c->secret_birth || wgt_has_expired(c->secret_birth, WGT_COOKIE_SECRET_MAX_AGE, now))
-		return -ESTALE;
 	/* Types 1 and 2 both carry the sender index right after the header. */
 	memcpy(&sender_index, msg + 4, sizeof(sender_index));
 
 	memset(dst, 0, sizeof(*dst));
 	dst->header.type = htole32(WGT_MSG_HANDSHAKE_COOKIE);
 	dst->receiver_index = sender_index;
+	/* The nonce before a new secret: the fuzzers' fixed-seed corpus depends on the order. */
 	if (RAND_bytes(dst->nonce, sizeof(dst->nonce)) != 1)
 		return -EIO;
+	if (rotate) {
+		ret = rotate_secret(rotate, WGT_COOKIE_SECRET_MAX_AGE, now);
+		if (ret < 0)
+			return ret;
+	}
+	if (!c->secret_birth || wgt_has_expired(c->secret_birth, WGT_COOKIE_SECRET_MAX_AGE, now))
+		return -ESTALE;
 	ret = cookie_of(c, cookie, src);
 	if (!ret)
 		ret = wgt_xaead_encrypt(dst->encrypted_cookie, cookie, WGT_COOKIE_LEN,
@@ -162,18 +169,18 @@ int wgt_cookie_create_reply_ro(const struct wgt_cookie_checker *c, struct wgt_ms
 	return ret;
 }
 
+int wgt_cookie_create_reply_ro(const struct wgt_cookie_checker *c, struct wgt_msg_cookie *dst,
+			       const uint8_t *msg, size_t len, const union wgt_sockaddr *src,
+			       uint64_t now)
+{
+	return create_reply(NULL, c, dst, msg, len, src, now);
+}
+
 int wgt_cookie_create_reply(struct wgt_cookie_checker *c, struct wgt_msg_cookie *dst,
 			    const uint8_t *msg, size_t len, const union wgt_sockaddr *src,
 			    uint64_t now)
 {
-	int ret;
-
-	if (!c->has_keys || !handshake_len_ok(len))
-		return -EINVAL;
-	ret = rotate_secret(c, WGT_COOKIE_SECRET_MAX_AGE, now);
-	if (ret < 0)
-		return ret;
-	return wgt_cookie_create_reply_ro(c, dst, msg, len, src, now);
+	return create_reply(c, c, dst, msg, len, src, now);
 }
 
 int wgt_cookie_maker_init(struct wgt_cookie_maker *m, const uint8_t remote_public[WGT_KEY_LEN])
