@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/compiler.h"
 #include "crypto/aead.h"
 #include "crypto/blake2s.h"
 
@@ -59,19 +60,25 @@ void wgt_cookie_checker_clear(struct wgt_cookie_checker *c)
 	OPENSSL_cleanse(c, sizeof(*c));
 }
 
-/* The cookie for `src`: MAC(Rchanging, IP || port), rotating Rchanging when it is 2 min old. */
-static int make_cookie(struct wgt_cookie_checker *c, uint8_t cookie[WGT_COOKIE_LEN],
-		       const union wgt_sockaddr *src, uint64_t now)
+/* Makes a new Rchanging when there is none or it is older than `max_age`. */
+static int rotate_secret(struct wgt_cookie_checker *c, uint64_t max_age, uint64_t now)
+{
+	if (c->secret_birth && !wgt_has_expired(c->secret_birth, max_age, now))
+		return 0;
+	if (RAND_bytes(c->secret, sizeof(c->secret)) != 1)
+		return -EIO;
+	/* A monotonic clock may start near 0; 0 means "no secret". */
+	c->secret_birth = now ? now : 1;
+	return 1;
+}
+
+/* The cookie for `src`: MAC(Rchanging, IP || port). Never rotates: the caller did. */
+static int cookie_of(const struct wgt_cookie_checker *c, uint8_t cookie[WGT_COOKIE_LEN],
+		     const union wgt_sockaddr *src)
 {
 	uint8_t input[16 + 2];
 	size_t n;
 
-	if (!c->secret_birth || wgt_has_expired(c->secret_birth, WGT_COOKIE_SECRET_MAX_AGE, now)) {
-		if (RAND_bytes(c->secret, sizeof(c->secret)) != 1)
-			return -EIO;
-		/* A monotonic clock may start near 0; 0 means "no secret". */
-		c->secret_birth = now ? now : 1;
-	}
 	if (src->sa.sa_family == AF_INET) {
 		memcpy(input, &src->in4.sin_addr, 4);
 		memcpy(input + 4, &src->in4.sin_port, 2);
@@ -86,7 +93,14 @@ static int make_cookie(struct wgt_cookie_checker *c, uint8_t cookie[WGT_COOKIE_L
 	return wgt_blake2s_keyed(cookie, WGT_COOKIE_LEN, c->secret, WGT_KEY_LEN, input, n);
 }
 
-enum wgt_cookie_mac_state wgt_cookie_validate(struct wgt_cookie_checker *c, const uint8_t *msg,
+int wgt_cookie_checker_refresh(struct wgt_cookie_checker *c, uint64_t max_age, uint64_t now)
+{
+	if (!c->has_keys)
+		return 0;
+	return rotate_secret(c, WGT_MIN(max_age, WGT_COOKIE_SECRET_MAX_AGE), now);
+}
+
+enum wgt_cookie_mac_state wgt_cookie_validate(const struct wgt_cookie_checker *c, const uint8_t *msg,
 					      size_t len, const union wgt_sockaddr *src,
 					      bool check_cookie, uint64_t now)
 {
@@ -109,7 +123,7 @@ enum wgt_cookie_mac_state wgt_cookie_validate(struct wgt_cookie_checker *c, cons
 	 */
 	if (!c->secret_birth || wgt_has_expired(c->secret_birth, WGT_COOKIE_SECRET_MAX_AGE, now))
 		goto out;
-	if (make_cookie(c, cookie, src, now) ||
+	if (cookie_of(c, cookie, src) ||
 	    wgt_blake2s_keyed(mac, WGT_MAC_LEN, cookie, WGT_COOKIE_LEN, msg, mac2_offset(len)) ||
 	    CRYPTO_memcmp(mac, msg + mac2_offset(len), WGT_MAC_LEN))
 		goto out;
@@ -119,9 +133,10 @@ out:
 	return state;
 }
 
-int wgt_cookie_create_reply(struct wgt_cookie_checker *c, struct wgt_msg_cookie *dst,
-			    const uint8_t *msg, size_t len, const union wgt_sockaddr *src,
-			    uint64_t now)
+/* The reply's header, a fresh nonce and the sealed cookie; `rotate`: renew the secret if due. */
+static int create_reply(struct wgt_cookie_checker *rotate, const struct wgt_cookie_checker *c,
+			struct wgt_msg_cookie *dst, const uint8_t *msg, size_t len,
+			const union wgt_sockaddr *src, uint64_t now)
 {
 	uint8_t cookie[WGT_COOKIE_LEN];
 	uint32_t sender_index;
@@ -135,15 +150,37 @@ int wgt_cookie_create_reply(struct wgt_cookie_checker *c, struct wgt_msg_cookie 
 	memset(dst, 0, sizeof(*dst));
 	dst->header.type = htole32(WGT_MSG_HANDSHAKE_COOKIE);
 	dst->receiver_index = sender_index;
+	/* The nonce before a new secret: the fuzzers' fixed-seed corpus depends on the order. */
 	if (RAND_bytes(dst->nonce, sizeof(dst->nonce)) != 1)
 		return -EIO;
-	ret = make_cookie(c, cookie, src, now);
+	if (rotate) {
+		ret = rotate_secret(rotate, WGT_COOKIE_SECRET_MAX_AGE, now);
+		if (ret < 0)
+			return ret;
+	}
+	if (!c->secret_birth || wgt_has_expired(c->secret_birth, WGT_COOKIE_SECRET_MAX_AGE, now))
+		return -ESTALE;
+	ret = cookie_of(c, cookie, src);
 	if (!ret)
 		ret = wgt_xaead_encrypt(dst->encrypted_cookie, cookie, WGT_COOKIE_LEN,
 					msg + mac1_offset(len), WGT_MAC_LEN, dst->nonce,
 					c->cookie_key);
 	OPENSSL_cleanse(cookie, sizeof(cookie));
 	return ret;
+}
+
+int wgt_cookie_create_reply_ro(const struct wgt_cookie_checker *c, struct wgt_msg_cookie *dst,
+			       const uint8_t *msg, size_t len, const union wgt_sockaddr *src,
+			       uint64_t now)
+{
+	return create_reply(NULL, c, dst, msg, len, src, now);
+}
+
+int wgt_cookie_create_reply(struct wgt_cookie_checker *c, struct wgt_msg_cookie *dst,
+			    const uint8_t *msg, size_t len, const union wgt_sockaddr *src,
+			    uint64_t now)
+{
+	return create_reply(c, c, dst, msg, len, src, now);
 }
 
 int wgt_cookie_maker_init(struct wgt_cookie_maker *m, const uint8_t remote_public[WGT_KEY_LEN])

@@ -12,7 +12,9 @@
  * and bound to the message's mac1 as associated data.
  *
  * The checker is the receiving side (one per device), the maker the sending
- * side (one per peer). Both: control thread only.
+ * side (one per peer). Both: one owner thread. A checker copy that nobody
+ * writes any more (the gateway publishes one to its workers) may be read by
+ * any thread through the functions taking a const checker.
  */
 #ifndef WGT_CRYPTO_COOKIE_H
 #define WGT_CRYPTO_COOKIE_H
@@ -57,17 +59,33 @@ void wgt_cookie_checker_clear(struct wgt_cookie_checker *c);
  * `src`. mac2 is checked only when `check_cookie` (under load); otherwise a
  * good mac1 yields VALID_MAC_NO_COOKIE.
  */
-enum wgt_cookie_mac_state wgt_cookie_validate(struct wgt_cookie_checker *c, const uint8_t *msg,
+enum wgt_cookie_mac_state wgt_cookie_validate(const struct wgt_cookie_checker *c, const uint8_t *msg,
 					      size_t len, const union wgt_sockaddr *src,
 					      bool check_cookie, uint64_t now);
 
 /*
  * Writes the cookie reply to handshake message `msg` (whose sender index is
- * the reply's receiver index) from `src`. Returns 0 or -errno.
+ * the reply's receiver index) from `src`, making a new secret first when
+ * there is none or it is two minutes old. Returns 0 or -errno.
  */
 int wgt_cookie_create_reply(struct wgt_cookie_checker *c, struct wgt_msg_cookie *dst,
 			    const uint8_t *msg, size_t len, const union wgt_sockaddr *src,
 			    uint64_t now);
+
+/*
+ * The same without touching the checker: -ESTALE when it holds no secret
+ * younger than two minutes. For copies read by several threads.
+ */
+int wgt_cookie_create_reply_ro(const struct wgt_cookie_checker *c, struct wgt_msg_cookie *dst,
+			       const uint8_t *msg, size_t len, const union wgt_sockaddr *src,
+			       uint64_t now);
+
+/*
+ * Makes a new secret when there is none or it is older than `max_age` (at
+ * most two minutes), so that copies handed out now stay usable for a
+ * while. Returns 1 when it made one, 0 when not (or no keys), -errno.
+ */
+int wgt_cookie_checker_refresh(struct wgt_cookie_checker *c, uint64_t max_age, uint64_t now);
 
 /* Derives the maker's keys from the peer's public key. Returns 0 or -errno. */
 int wgt_cookie_maker_init(struct wgt_cookie_maker *m, const uint8_t remote_public[WGT_KEY_LEN]);

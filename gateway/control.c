@@ -70,8 +70,11 @@ static bool under_load(struct wgt_device *dev, uint64_t now)
 
 	for (unsigned i = 0; i < dev->n_workers; i++)
 		backlog += wgt_ring_count(dev->workers[i].to_ctrl);
-	if (backlog >= WGT_RING_SIZE / 8) {
+	if (backlog >= WGT_HS_UNDER_LOAD) {
 		dev->last_under_load = now;
+		/* Workers answer cookies themselves until then (hs_admit.c). */
+		atomic_store_explicit(&dev->under_load_until, now + WGT_NSEC_PER_SEC,
+				      memory_order_relaxed);
 		return true;
 	}
 	return dev->last_under_load && now - dev->last_under_load < WGT_NSEC_PER_SEC;
@@ -150,7 +153,14 @@ int wgt_device_send_to(struct wgt_device *dev, const union wgt_sockaddr *dst,
 		       const union wgt_sockaddr *local, uint32_t ifindex, const void *buf,
 		       size_t len)
 {
-	int fd = dst->sa.sa_family == AF_INET6 ? dev->udp6[0] : dev->udp4[0];
+	return wgt_device_send_fd(dst->sa.sa_family == AF_INET6 ? dev->udp6[0] : dev->udp4[0], dst,
+				  local, ifindex, buf, len);
+}
+
+/* Any thread. */
+int wgt_device_send_fd(int fd, const union wgt_sockaddr *dst, const union wgt_sockaddr *local,
+		       uint32_t ifindex, const void *buf, size_t len)
+{
 	union {
 		struct cmsghdr align;
 		char buf[WGT_UDP_CMSG_SPACE];

@@ -86,6 +86,7 @@ static void slow_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			set_link_state(dev, up);
 	}
 	wgt_ratelimiter_gc(dev->ratelimiter, wgt_now_ns());
+	wgt_handshake_publish_checker(dev);
 }
 
 /* SIGUSR1: per-worker counters to the log, for benchmarks and debugging. */
@@ -100,17 +101,26 @@ static void stats_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 		wgt_info("worker %u: rx %llu packets %llu bytes, tx %llu packets %llu bytes; "
 			 "drops: invalid %llu no-keypair %llu auth %llu replay %llu source %llu "
 			 "no-route %llu no-endpoint %llu send %llu malformed %llu ring %llu tun %llu; "
-			 "flow collisions %llu; busy-poll hits %llu; tun writes %llu",
+			 "flow collisions %llu; busy-poll hits %llu; tun writes %llu; "
+			 "handshakes: limited %llu bad-mac %llu cookies %llu dropped %llu",
 			 i, V(rx_packets), V(rx_bytes), V(tx_packets), V(tx_bytes), V(rx_invalid),
 			 V(rx_no_keypair), V(rx_auth_failed), V(rx_replayed), V(rx_bad_source),
 			 V(tx_no_route), V(tx_no_endpoint), V(tx_send_errors), V(tx_malformed),
 			 V(ring_full), V(tun_write_errors), V(flow_collisions), V(busy_poll_hits),
-			 V(tun_writes));
+			 V(tun_writes), V(hs_limited), V(hs_bad_mac), V(hs_cookies), V(hs_dropped));
 #undef V
 	}
-	wgt_info("control: %zu peers, peer cap hits %llu, staged drops %llu, cookie replies %llu",
+	wgt_info("control: %zu peers, peer cap hits %llu, staged drops %llu, cookie replies %llu, "
+		 "handshakes %llu done %llu rejected %llu rate-limited %llu bad-mac",
 		 dev->n_peers, (unsigned long long)dev->peers_cap_hits,
-		 (unsigned long long)dev->staged_drops, (unsigned long long)dev->under_load_cookies);
+		 (unsigned long long)dev->staged_drops, (unsigned long long)dev->under_load_cookies,
+		 (unsigned long long)(dev->hs.completed_initiator + dev->hs.completed_responder),
+		 (unsigned long long)(dev->hs.failed[WGT_HS_FAIL_DECRYPT] +
+				      dev->hs.failed[WGT_HS_FAIL_UNKNOWN_PEER] +
+				      dev->hs.failed[WGT_HS_FAIL_STALE] +
+				      dev->hs.failed[WGT_HS_FAIL_FLOOD]),
+		 (unsigned long long)dev->hs.failed[WGT_HS_FAIL_RATE_LIMITED],
+		 (unsigned long long)dev->hs.failed[WGT_HS_FAIL_BAD_MAC]);
 }
 
 static void link_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -603,6 +613,15 @@ void wgt_device_destroy(struct wgt_device *dev)
 		wgt_ctrl_drain_rings(dev);
 	}
 	wgt_qsbr_deferred_destroy(&dev->deferred);
+	{
+		struct wgt_cookie_checker *c = atomic_load_explicit(&dev->shared_checker,
+								    memory_order_relaxed);
+
+		if (c) {
+			wgt_cookie_checker_clear(c);
+			free(c);
+		}
+	}
 	for (unsigned i = 0; dev->workers && i < dev->n_workers; i++) {
 		struct wgt_worker *w = &dev->workers[i];
 

@@ -69,6 +69,10 @@ struct wgt_uapi_server;
 #define WGT_MAX_PEERS (1U << 18)
 #define WGT_MAX_STAGED 128                 /* per peer, as the kernel's MAX_STAGED_PACKETS */
 #define WGT_RING_SIZE 4096                 /* messages per ring and direction */
+/* A worker's ring, for handshake messages (hs_admit.h): the room they may take, and the
+ * backlog that is "under load" (the control thread sums all rings). */
+#define WGT_HS_RING_CAP (WGT_RING_SIZE / 4 * 3)
+#define WGT_HS_UNDER_LOAD (WGT_RING_SIZE / 8)
 #define WGT_CTRL_TICK_NS (25 * WGT_NSEC_PER_MSEC)
 #define WGT_WANT_HANDSHAKE_INTERVAL WGT_NSEC_PER_SEC
 #define WGT_DEFAULT_MTU 1420
@@ -198,6 +202,9 @@ struct wgt_worker_stats {
 	/* Monotonic ns of the latest loop pass; bit 0 set: asleep in poll() since then (alive).
 	 * Read by /healthz (gateway/metrics.c). */
 	_Atomic uint64_t heartbeat;
+	/* Handshake messages kept from the control thread (hs_admit.c): over their source's
+	 * budget, a bad mac1 under load, answered here with a cookie reply, or no cookie made. */
+	_Atomic uint64_t hs_limited, hs_bad_mac, hs_cookies, hs_dropped;
 } __wgt_cacheline_aligned;
 
 struct wgt_worker {
@@ -261,6 +268,10 @@ struct wgt_device {
 	struct wgt_allowedips *allowedips;
 	struct wgt_index_table index;
 	_Atomic bool has_identity;
+	/* A copy of `checker` for the workers (hs_admit.h), immutable once published; NULL:
+	 * no identity. And until when (monotonic ns) the control thread saw a backlog. */
+	_Atomic(struct wgt_cookie_checker *) shared_checker;
+	_Atomic uint64_t under_load_until;
 
 	/* Control thread only. */
 	struct ev_loop *loop;
@@ -333,6 +344,9 @@ int wgt_device_set_fwmark(struct wgt_device *dev, uint32_t fwmark);
 /* Control thread only. Sends one datagram to a peer's endpoint through a worker socket. */
 int wgt_device_send_to_peer(struct wgt_device *dev, struct wgt_peer *peer, const void *buf,
 			    size_t len);
+/* Any thread. One datagram through fd, from `local` when given. Returns 0 or -errno. */
+int wgt_device_send_fd(int fd, const union wgt_sockaddr *dst, const union wgt_sockaddr *local,
+		       uint32_t ifindex, const void *buf, size_t len);
 int wgt_device_send_to(struct wgt_device *dev, const union wgt_sockaddr *dst,
 		       const union wgt_sockaddr *local, uint32_t ifindex, const void *buf,
 		       size_t len);
@@ -381,6 +395,8 @@ void wgt_handshake_receive(struct wgt_device *dev, const struct wgt_ctrl_msg *ms
 /* Sends an initiation (the timers, which ask for it, rate-limit it). */
 void wgt_handshake_send_initiation(struct wgt_peer *peer);
 void wgt_handshake_clear(struct wgt_peer *peer);
+/* Renews the cookie secret when due and publishes the checker to the workers if it changed. */
+void wgt_handshake_publish_checker(struct wgt_device *dev);
 /* keypairs->retire hook. */
 void wgt_handshake_retire_keypair(struct wgt_noise_keypair *kp, void *arg);
 

@@ -2,7 +2,10 @@
 /* Handshake messages on the control thread: initiations, responses, cookie replies. */
 #include <errno.h>
 #include <endian.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "common/allowedips.h"
 #include "common/log.h"
@@ -258,6 +261,46 @@ static void consume_cookie(struct wgt_device *dev, const struct wgt_ctrl_msg *ms
 	if (r)
 		dev->hs.failed[fail_reason(dev, r)]++;
 	log_peer(WGT_LOG_DEBUG, peer, r ? "invalid cookie reply" : "received cookie reply", r);
+}
+
+static void checker_free(void *ptr)
+{
+	struct wgt_cookie_checker *c = ptr;
+
+	wgt_cookie_checker_clear(c);
+	free(c);
+}
+
+/*
+ * Control thread only: at every slow tick and after the identity changed.
+ * Renews the cookie secret 5 s before it expires (so the workers' copy is
+ * never stale and the control thread's own replies never rotate it), and
+ * publishes a new copy when the checker differs from the published one.
+ */
+void wgt_handshake_publish_checker(struct wgt_device *dev)
+{
+	struct wgt_cookie_checker *old = atomic_load_explicit(&dev->shared_checker,
+							      memory_order_relaxed);
+	struct wgt_cookie_checker *copy = NULL;
+
+	if (wgt_cookie_checker_refresh(&dev->checker,
+				       WGT_COOKIE_SECRET_MAX_AGE - WGT_COOKIE_SECRET_LATENCY,
+				       wgt_now_ns()) < 0)
+		return;
+	if (dev->checker.has_keys) {
+		if (old && !CRYPTO_memcmp(old, &dev->checker, sizeof(*old)))
+			return;
+		copy = malloc(sizeof(*copy));
+		if (!copy)
+			return;
+		memcpy(copy, &dev->checker, sizeof(*copy));
+	} else if (!old) {
+		return;
+	}
+	/* C1: the copy is complete before workers see it; pairs with C2 in hs_admit.c. */
+	atomic_store_explicit(&dev->shared_checker, copy, memory_order_release);
+	if (old)
+		wgt_qsbr_defer(&dev->deferred, checker_free, old);
 }
 
 /* Control thread only. One handshake message (type 1-3) from a worker. */

@@ -404,6 +404,8 @@ static void render_device(struct wgt_metrics_render *r, struct wgt_text *b)
 		{ "invalid", STAT_OFF(rx_invalid) },
 		{ "malformed", STAT_OFF(tx_malformed) },
 		{ "ring_full", STAT_OFF(ring_full) },
+		{ "handshake_source_budget", STAT_OFF(hs_limited) },
+		{ "handshake_no_cookie", STAT_OFF(hs_dropped) },
 		{ "tun_error", STAT_OFF(tun_write_errors) },
 		{ "udp_error", STAT_OFF(tx_send_errors) },
 	};
@@ -450,13 +452,16 @@ static void render_device(struct wgt_metrics_render *r, struct wgt_text *b)
 		  (unsigned long long)hs->completed_responder);
 	family_header(b, "wgate_handshakes_failed_total", "counter",
 		  "Handshake messages that led nowhere, by reason.");
+	/* A bad mac1 under load is dropped by a worker (hs_admit.c) before the control thread. */
 	for (unsigned i = 0; i < WGT_HS_FAIL_COUNT; i++)
 		wgt_text_printf(b, "wgate_handshakes_failed_total{reason=\"%s\"} %llu\n", fail[i],
-			  (unsigned long long)hs->failed[i]);
+			  (unsigned long long)(hs->failed[i] +
+					       (i == WGT_HS_FAIL_BAD_MAC ? sum_stat(dev, STAT_OFF(hs_bad_mac))
+									 : 0)));
 	family_header(b, "wgate_cookie_replies_sent_total", "counter",
 		  "Cookie replies sent under load instead of a handshake.");
 	wgt_text_printf(b, "wgate_cookie_replies_sent_total %llu\n",
-		  (unsigned long long)dev->under_load_cookies);
+		  (unsigned long long)(dev->under_load_cookies + sum_stat(dev, STAT_OFF(hs_cookies))));
 	family_header(b, "wgate_under_load", "gauge",
 		  "1 while the handshake backlog is deep (and for a second after): cookies first.");
 	wgt_text_printf(b, "wgate_under_load %d\n",

@@ -359,12 +359,18 @@ static void data_flush(struct wgt_worker *w, unsigned n)
 	flush_tun(w, nout);
 }
 
-/* Worker-owned. A handshake message goes to the control thread with its addresses. */
-static void to_control(struct wgt_worker *w, const uint8_t *buf, size_t len,
+/*
+ * Worker-owned. A handshake message goes to the control thread with its
+ * addresses, if hs_admit.c lets it (floods are dropped or answered here).
+ */
+static void to_control(struct wgt_worker *w, int fd, const uint8_t *buf, size_t len,
 		       const union wgt_sockaddr *src, const struct wgt_udp_rx_info *info)
 {
-	struct wgt_ctrl_msg *m = wgt_ring_reserve(w->to_ctrl);
+	struct wgt_ctrl_msg *m;
 
+	if (wgt_hs_admit(w, fd, buf, len, src, info) != WGT_HS_QUEUE)
+		return;
+	m = wgt_ring_reserve(w->to_ctrl);
 	if (!m) {
 		wgt_worker_stat_inc(&w->stats.ring_full, 1);
 		return;
@@ -443,7 +449,7 @@ unsigned wgt_receive_from_udp(struct wgt_worker *w, int fd, bool *drained)
 					nq = 0;
 				}
 			} else if (type != WGT_MSG_INVALID) {
-				to_control(w, buf, len, src, info);
+				to_control(w, fd, buf, len, src, info);
 			} else {
 				wgt_worker_stat_inc(&w->stats.rx_invalid, 1);
 			}

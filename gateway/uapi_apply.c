@@ -44,6 +44,7 @@ static int set_private_key(struct wgt_device *dev, const uint8_t key[WGT_KEY_LEN
 		if (r)
 			goto out;
 	}
+	wgt_handshake_publish_checker(dev);
 	atomic_store_explicit(&dev->has_identity, !remove, memory_order_relaxed);
 	for (struct wgt_peer *p = dev->peers_head; p; p = p->list_next) {
 		wgt_handshake_clear(p);

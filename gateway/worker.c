@@ -339,6 +339,8 @@ static struct wgt_worker_data *data_new(const struct wgt_device *dev)
 	for (unsigned i = 0; ok && i < WORKER_TX_POOL; i++)
 		ok = (d->slot[i] = aligned_alloc(64, WORKER_SLOT_SIZE)) != NULL;
 	if (ok)
+		ok = !wgt_hs_budget_init(&d->hs_budget);
+	if (ok)
 		ok = (d->rbuf = aligned_alloc(64, WORKER_SLOT_SIZE)) != NULL;
 	if (ok)
 		ok = (d->arena = aligned_alloc(64, WORKER_ARENA_SIZE)) != NULL;

@@ -16,6 +16,7 @@
 #include "io/udp.h"
 #include "gateway/busy_poll.h"
 #include "gateway/device.h"
+#include "gateway/hs_admit.h"
 
 /*
  * Buffers. Every slot holds one packet with room for the data-message
@@ -103,6 +104,7 @@ struct wgt_worker_data {
 	struct wgt_peer *out_peer[WORKER_RX_OUT];  /* whose packet out_pkts[i] is */
 	struct iovec writes[WORKER_RX_OUT];
 	uint64_t flow_home[WORKER_FLOW_SLOTS]; /* TCP flow hash -> worker its ACKs go to, last use */
+	struct wgt_hs_budget hs_budget;        /* handshake messages per source (hs_admit.h) */
 
 	uint64_t now;
 	uint64_t busy_mark;                    /* monotonic ns since which the worker is busy */

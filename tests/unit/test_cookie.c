@@ -185,6 +185,58 @@ START_TEST(test_no_identity)
 }
 END_TEST
 
+/*
+ * A published copy (the gateway's workers): replies made from it without
+ * touching it pass the original checker, it never makes a secret itself,
+ * and refresh renews the original's only when due.
+ */
+START_TEST(test_read_only_copy)
+{
+	struct endpoint a, b;
+	struct wgt_msg_initiation init;
+	struct wgt_msg_cookie reply;
+	struct wgt_cookie_checker copy;
+	union wgt_sockaddr src = addr4("10.0.0.1", 51820);
+	uint8_t secret[WGT_KEY_LEN];
+
+	endpoint_pair_init(&a, &b, NULL);
+	signed_initiation(&a, &init, NOW);
+	copy = b.checker;
+	ck_assert_int_eq(wgt_cookie_create_reply_ro(&copy, &reply, (uint8_t *)&init, sizeof(init),
+						    &src, NOW),
+			 -ESTALE);
+	ck_assert_int_eq(wgt_cookie_checker_refresh(&b.checker, 60 * WGT_NSEC_PER_SEC, NOW), 1);
+	ck_assert_int_eq(wgt_cookie_checker_refresh(&b.checker, 60 * WGT_NSEC_PER_SEC,
+						    NOW + 59 * WGT_NSEC_PER_SEC),
+			 0);
+	copy = b.checker;
+	memcpy(secret, copy.secret, sizeof(secret));
+	ck_assert_int_eq(wgt_cookie_create_reply_ro(&copy, &reply, (uint8_t *)&init, sizeof(init),
+						    &src, NOW + WGT_NSEC_PER_SEC),
+			 0);
+	ck_assert_mem_eq(copy.secret, secret, sizeof(secret));
+	ck_assert_int_eq(wgt_cookie_consume_reply(&a.maker, &reply, NOW + WGT_NSEC_PER_SEC), 0);
+	signed_initiation(&a, &init, NOW + 2 * WGT_NSEC_PER_SEC);
+	ck_assert_int_eq(wgt_cookie_validate(&b.checker, (uint8_t *)&init, sizeof(init), &src, true,
+					     NOW + 2 * WGT_NSEC_PER_SEC),
+			 WGT_COOKIE_VALID_MAC_WITH_COOKIE);
+	ck_assert_int_eq(wgt_cookie_validate(&copy, (uint8_t *)&init, sizeof(init), &src, true,
+					     NOW + 2 * WGT_NSEC_PER_SEC),
+			 WGT_COOKIE_VALID_MAC_WITH_COOKIE);
+	/* Past its age the copy makes no more replies; refresh renews the original. */
+	ck_assert_int_eq(wgt_cookie_create_reply_ro(&copy, &reply, (uint8_t *)&init, sizeof(init),
+						    &src, NOW + WGT_COOKIE_SECRET_MAX_AGE),
+			 -ESTALE);
+	ck_assert_int_eq(wgt_cookie_checker_refresh(&b.checker, 60 * WGT_NSEC_PER_SEC,
+						    NOW + 61 * WGT_NSEC_PER_SEC),
+			 1);
+	ck_assert_mem_ne(b.checker.secret, secret, sizeof(secret));
+	wgt_cookie_checker_clear(&copy);
+	endpoint_destroy(&a);
+	endpoint_destroy(&b);
+}
+END_TEST
+
 static Suite *cookie_suite(void)
 {
 	Suite *s = suite_create("cookie");
@@ -195,6 +247,7 @@ static Suite *cookie_suite(void)
 	tcase_add_test(tc, test_cookie_flow_v6);
 	tcase_add_test(tc, test_reply_bound_to_mac1);
 	tcase_add_test(tc, test_no_identity);
+	tcase_add_test(tc, test_read_only_copy);
 	suite_add_tcase(s, tc);
 	return s;
 }
