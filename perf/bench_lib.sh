@@ -102,7 +102,8 @@ wgate_worker_counts() {
 		sleep 0.05
 	done
 	# The last dump: its worker lines come just before its control line.
-	awk '/ worker [0-9]+: rx / { sub(":", "", $4); tw = / tun writes / ? $NF : 0
+	awk '/ worker [0-9]+: rx / { sub(":", "", $4); tw = 0
+	                            for (i = 1; i < NF - 1; i++) if ($i == "tun" && $(i + 1) == "writes") tw = $(i + 2)
 	                            w[$4] = $4 " " $6 " " $11 " " tw }
 	     / control: / { out = ""; for (k in w) out = out w[k] "\n"; delete w }
 	     END { printf "%s", out }' "$log" | sort -n

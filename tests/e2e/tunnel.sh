@@ -315,8 +315,11 @@ print(end["sum_sent"]["bytes"], end["sum_received"]["bytes"],
 # busy-poll hits (idle periods a nap ended), summed over the workers, from the new dump.
 writes_dump() {
 	counters_dump "$1" "$2"
-	awk '/ worker [0-9]+: rx / { rx += $6; tw += $NF
-	       for (i = 1; i < NF; i++) if ($i == "busy-poll" && $(i + 1) == "hits") hits += $(i + 2) }
+	awk '/ worker [0-9]+: rx / { rx += $6
+	       for (i = 1; i < NF - 1; i++) {
+	           if ($i == "busy-poll" && $(i + 1) == "hits") hits += $(i + 2)
+	           if ($i == "tun" && $(i + 1) == "writes") tw += $(i + 2)
+	       } }
 	     / control: / { last = rx " " tw " " hits + 0; rx = tw = hits = 0 } END { print last }' "$1"
 }
 # (d) also checks, for wgate<->wgate with every offload on, that B coalesces what it
