@@ -109,7 +109,9 @@ static void handle_msg(struct wgt_device *dev, unsigned worker, const struct wgt
 			collect_events(peer, worker);
 		break;
 	case WGT_CTRL_DEVICE_GONE:
-		atomic_store_explicit(&dev->gone, true, memory_order_relaxed);
+		/* Every worker reports it; the link monitor may have seen it first. */
+		if (!atomic_exchange_explicit(&dev->gone, true, memory_order_relaxed))
+			wgt_info("interface %s is gone (its TUN queue failed), exiting", dev->ifname);
 		break;
 	}
 }
@@ -188,7 +190,13 @@ int wgt_device_send_fd(int fd, const union wgt_sockaddr *dst, const union wgt_so
 		m.msg_hdr.msg_controllen = 0;
 		r = wgt_udp_send_batch(fd, &m, 1);
 	}
-	return r == 1 ? 0 : r < 0 ? r : -EAGAIN;
+	r = r == 1 ? 0 : r < 0 ? r : -EAGAIN;
+	if (r) {
+		dev->ctrl_send_errors++;
+		dev->ctrl_send_eagain += r == -EAGAIN;
+		dev->ctrl_send_enobufs += r == -ENOBUFS;
+	}
+	return r;
 }
 
 /* Control thread only. Sends to the peer's endpoint and counts it. */

@@ -100,18 +100,21 @@ static void stats_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 #define V(f) (unsigned long long)atomic_load_explicit(&s->f, memory_order_relaxed)
 		wgt_info("worker %u: rx %llu packets %llu bytes, tx %llu packets %llu bytes; "
 			 "drops: invalid %llu no-keypair %llu auth %llu replay %llu source %llu "
-			 "no-route %llu no-endpoint %llu send %llu malformed %llu ring %llu tun %llu; "
+			 "no-route %llu no-endpoint %llu send %llu (eagain %llu enobufs %llu) "
+			 "malformed %llu ring %llu tun %llu; "
 			 "flow collisions %llu; busy-poll hits %llu; tun writes %llu; "
 			 "handshakes: limited %llu bad-mac %llu cookies %llu dropped %llu",
 			 i, V(rx_packets), V(rx_bytes), V(tx_packets), V(tx_bytes), V(rx_invalid),
 			 V(rx_no_keypair), V(rx_auth_failed), V(rx_replayed), V(rx_bad_source),
-			 V(tx_no_route), V(tx_no_endpoint), V(tx_send_errors), V(tx_malformed),
-			 V(ring_full), V(tun_write_errors), V(flow_collisions), V(busy_poll_hits),
-			 V(tun_writes), V(hs_limited), V(hs_bad_mac), V(hs_cookies), V(hs_dropped));
+			 V(tx_no_route), V(tx_no_endpoint), V(tx_send_errors), V(tx_send_eagain),
+			 V(tx_send_enobufs), V(tx_malformed), V(ring_full), V(tun_write_errors),
+			 V(flow_collisions), V(busy_poll_hits), V(tun_writes), V(hs_limited),
+			 V(hs_bad_mac), V(hs_cookies), V(hs_dropped));
 #undef V
 	}
 	wgt_info("control: %zu peers, peer cap hits %llu, staged drops %llu, cookie replies %llu, "
-		 "handshakes %llu done %llu rejected %llu rate-limited %llu bad-mac",
+		 "handshakes %llu done %llu rejected %llu rate-limited %llu bad-mac, "
+		 "peer add failures %llu, send errors %llu eagain %llu enobufs %llu",
 		 dev->n_peers, (unsigned long long)dev->peers_cap_hits,
 		 (unsigned long long)dev->staged_drops, (unsigned long long)dev->under_load_cookies,
 		 (unsigned long long)(dev->hs.completed_initiator + dev->hs.completed_responder),
@@ -120,7 +123,11 @@ static void stats_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 				      dev->hs.failed[WGT_HS_FAIL_STALE] +
 				      dev->hs.failed[WGT_HS_FAIL_FLOOD]),
 		 (unsigned long long)dev->hs.failed[WGT_HS_FAIL_RATE_LIMITED],
-		 (unsigned long long)dev->hs.failed[WGT_HS_FAIL_BAD_MAC]);
+		 (unsigned long long)dev->hs.failed[WGT_HS_FAIL_BAD_MAC],
+		 (unsigned long long)dev->peer_add_failures,
+		 (unsigned long long)dev->ctrl_send_errors,
+		 (unsigned long long)dev->ctrl_send_eagain,
+		 (unsigned long long)dev->ctrl_send_enobufs);
 }
 
 static void link_cb(struct ev_loop *loop, ev_io *w, int revents)

@@ -193,6 +193,9 @@ struct wgt_worker_stats {
 	_Atomic uint64_t rx_invalid, rx_no_keypair, rx_auth_failed, rx_replayed, rx_bad_source;
 	_Atomic uint64_t tx_no_route, tx_no_endpoint, tx_send_errors, tx_malformed, ring_full;
 	_Atomic uint64_t tun_write_errors;
+	/* Of tx_send_errors, the datagrams given up on a full socket (EAGAIN after the
+	 * retries) and those the kernel refused with ENOBUFS (no memory, a full qdisc). */
+	_Atomic uint64_t tx_send_eagain, tx_send_enobufs;
 	_Atomic uint64_t tun_writes;        /* successful writes, a coalesced packet counting once */
 	_Atomic uint64_t flow_collisions;   /* pure ACKs sent by hash: their flow_home slot held */
 	_Atomic uint64_t busy_poll_hits;    /* idle periods a busy poll or nap ended (no wake-up) */
@@ -303,6 +306,10 @@ struct wgt_device {
 	bool steering;                      /* data messages reach sockets by their index's lane */
 	uint64_t last_under_load;
 	uint64_t peers_cap_hits, staged_drops, under_load_cookies;
+	uint64_t peer_add_failures;         /* a UAPI set could not build a new peer: nothing kept */
+	/* The control thread's own sends (handshakes, staged packets, keepalives) that failed:
+	 * all, and of them EAGAIN (socket full) and ENOBUFS. */
+	uint64_t ctrl_send_errors, ctrl_send_eagain, ctrl_send_enobufs;
 	uint64_t conf_reloads, conf_reload_failures; /* config file applied again / refused */
 	struct wgt_handshake_stats hs;
 	struct wgt_metrics *metrics;        /* --metrics-listen; NULL: off */

@@ -12,6 +12,7 @@
 #include "common/compiler.h"
 #include "common/log.h"
 #include "gateway/device.h"
+#include "gateway/test_hooks.h"
 
 #ifdef WGT_TEST_HOOKS
 /* Test builds: the file named by WGATE_TEST_STALL_FILE holds a worker number to stall. */
@@ -50,6 +51,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	atomic_store_explicit(&dev->ctrl_heartbeat, wgt_now_ns(), memory_order_relaxed);
 #ifdef WGT_TEST_HOOKS
 	test_stall_poll(dev);
+	wgt_test_hooks_tick(dev);
 #endif
 }
 
@@ -61,6 +63,7 @@ void wgt_health_start(struct wgt_device *dev)
 	dev->test_stall_file = getenv("WGATE_TEST_STALL_FILE");
 	if (dev->test_stall_file)
 		wgt_info("test hook: a worker number in %s stalls that worker", dev->test_stall_file);
+	wgt_test_hooks_start(dev);
 #endif
 	ev_timer_init(&dev->health_tick, tick_cb, 1., 1.);
 	ev_timer_start(dev->loop, &dev->health_tick);

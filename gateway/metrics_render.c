@@ -476,6 +476,26 @@ static void render_device(struct wgt_metrics_render *r, struct wgt_text *b)
 	family_header(b, "wgate_peer_cap_hits_total", "counter",
 		  "Peers refused because the device holds the most it may.");
 	wgt_text_printf(b, "wgate_peer_cap_hits_total %llu\n", (unsigned long long)dev->peers_cap_hits);
+	family_header(b, "wgate_peer_add_failures_total", "counter",
+		  "New peers a UAPI set could not build (no memory, cap): the set failed, nothing kept.");
+	wgt_text_printf(b, "wgate_peer_add_failures_total %llu\n",
+		  (unsigned long long)dev->peer_add_failures);
+	{
+		/* Workers add to the total first: read it last, and never let "other" wrap. */
+		uint64_t again = sum_stat(dev, STAT_OFF(tx_send_eagain)) + dev->ctrl_send_eagain;
+		uint64_t nobufs = sum_stat(dev, STAT_OFF(tx_send_enobufs)) + dev->ctrl_send_enobufs;
+		uint64_t all = sum_stat(dev, STAT_OFF(tx_send_errors)) + dev->ctrl_send_errors;
+		uint64_t other = all > again + nobufs ? all - again - nobufs : 0;
+
+		family_header(b, "wgate_udp_send_errors_total", "counter",
+			  "UDP sends that failed, data and handshakes, by errno: EAGAIN (socket "
+			  "buffer still full after the retries), ENOBUFS, other.");
+		wgt_text_printf(b, "wgate_udp_send_errors_total{errno=\"EAGAIN\"} %llu\n"
+			  "wgate_udp_send_errors_total{errno=\"ENOBUFS\"} %llu\n"
+			  "wgate_udp_send_errors_total{errno=\"other\"} %llu\n",
+			  (unsigned long long)again, (unsigned long long)nobufs,
+			  (unsigned long long)other);
+	}
 
 	family_header(b, "wgate_worker_packets_total", "counter", "Data packets per worker.");
 	for (unsigned i = 0; i < dev->n_workers; i++) {

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "gateway/device.h"
+#include "gateway/test_hooks.h"
 
 static size_t key_bucket(const struct wgt_device *dev, const uint8_t key[WGT_KEY_LEN])
 {
@@ -93,7 +94,7 @@ int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN
 		dev->peers_cap_hits++;
 		return -ENOSPC;
 	}
-	if (posix_memalign((void **)&peer, WGT_CACHELINE, size))
+	if (wgt_test_hooks_fail_alloc() || posix_memalign((void **)&peer, WGT_CACHELINE, size))
 		return -ENOMEM;
 	memset(peer, 0, size);
 	peer->dev = dev;

@@ -175,6 +175,8 @@ void wgt_peer_send_staged(struct wgt_peer *peer)
 void wgt_peer_stage(struct wgt_peer *peer, struct wgt_staged *pkt)
 {
 	if (atomic_load_explicit(&peer->dead, memory_order_relaxed)) {
+		/* Removed while the packet was in a worker's ring: dropped, and counted. */
+		peer->dev->staged_drops++;
 		staged_release(peer, pkt);
 		return;
 	}

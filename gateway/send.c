@@ -270,6 +270,16 @@ static unsigned group_end(struct wgt_worker_data *d, unsigned i, unsigned n, boo
 	return j;
 }
 
+/* Worker-owned. Counts n datagrams (one message, a GSO train) the kernel did not take, by errno. */
+static void count_send_error(struct wgt_worker *w, int r, size_t n)
+{
+	wgt_worker_stat_inc(&w->stats.tx_send_errors, n);
+	if (r == -EAGAIN)
+		wgt_worker_stat_inc(&w->stats.tx_send_eagain, n);
+	else if (r == -ENOBUFS)
+		wgt_worker_stat_inc(&w->stats.tx_send_enobufs, n);
+}
+
 /* Worker-owned. Sends group g's segments one datagram at a time (GSO refused). */
 static bool send_unsegmented(struct wgt_worker *w, int fd, struct mmsghdr *m)
 {
@@ -283,8 +293,12 @@ static bool send_unsegmented(struct wgt_worker *w, int fd, struct mmsghdr *m)
 		one.msg_hdr.msg_iovlen = 1;
 		one.msg_hdr.msg_control = NULL;
 		one.msg_hdr.msg_controllen = 0;
-		if (wgt_udp_send_batch(fd, &one, 1) != 1)
+		int r = wgt_udp_send_batch(fd, &one, 1);
+
+		if (r != 1) {
+			count_send_error(w, r < 0 ? r : -EAGAIN, 1);
 			ok = false;
+		}
 	}
 	return ok;
 }
@@ -337,7 +351,7 @@ static void send_groups(struct wgt_worker *w, int fd, unsigned g0, unsigned ng)
 			}
 			continue;
 		}
-		wgt_worker_stat_inc(&w->stats.tx_send_errors, 1);
+		count_send_error(w, r, m->msg_hdr.msg_iovlen);
 		if (wgt_log_ratelimit_ok(&send_log_rl, d->now))
 			wgt_warn("worker %u: send: %s", w->id, strerror(-r));
 		d->tx_sent[g0 + done++] = false;

@@ -11,6 +11,7 @@
 #include "config/uapi.h"
 #include "crypto/x25519.h"
 #include "gateway/device.h"
+#include "gateway/test_hooks.h"
 
 static const uint8_t zero_key[WGT_KEY_LEN];
 
@@ -70,16 +71,25 @@ static int apply_allowed_ips(struct wgt_device *dev, struct wgt_peer *peer,
 			continue;
 		}
 		/* The table masks host bits, as `wg` users expect (10.0.0.1/24 is 10.0.0.0/24). */
-		r = wgt_allowedips_insert(dev->allowedips, a->family, a->addr, a->cidr, peer);
+		r = wgt_test_hooks_fail_alloc() ?
+			    -ENOMEM :
+			    wgt_allowedips_insert(dev->allowedips, a->family, a->addr, a->cidr, peer);
 		if (r)
 			return r;
 	}
 	return 0;
 }
 
+/*
+ * Control thread only. A peer this set creates is either built whole or not
+ * at all: when a later step fails (no memory for an allowed IP, the table's
+ * cap) it is removed again, so `wg show` is what it was before, and the
+ * failure is counted.
+ */
 static int apply_peer(struct wgt_device *dev, const struct wgt_uapi_peer *up)
 {
 	struct wgt_peer *peer;
+	bool created = false;
 	int r;
 
 	if (dev->identity.has_identity &&
@@ -94,11 +104,15 @@ static int apply_peer(struct wgt_device *dev, const struct wgt_uapi_peer *up)
 	if (!peer) {
 		if (up->flags & WGT_UAPI_PEER_UPDATE_ONLY)
 			return 0;
+		wgt_test_hooks_peer_begin();
 		r = wgt_peer_create(dev, up->public_key, &peer);
 		if (r) {
+			wgt_test_hooks_peer_end();
+			dev->peer_add_failures++;
 			wgt_warn("%s: cannot add a peer: %s", dev->ifname, strerror(-r));
 			return r;
 		}
+		created = true;
 	}
 	if (up->flags & WGT_UAPI_PEER_HAS_PRESHARED_KEY)
 		wgt_peer_set_psk(peer, up->preshared_key);
@@ -109,8 +123,19 @@ static int apply_peer(struct wgt_device *dev, const struct wgt_uapi_peer *up)
 		wgt_audit_endpoint_configured(peer);
 	}
 	r = apply_allowed_ips(dev, peer, up);
-	if (r)
+	wgt_test_hooks_peer_end();
+	if (r) {
+		if (created) {
+			char label[WGT_PEER_LABEL_LEN];
+
+			wgt_peer_name(peer, label);
+			wgt_warn("%s: cannot add peer %s: its allowed IPs: %s; the peer is not added",
+				 dev->ifname, label, strerror(-r));
+			dev->peer_add_failures++;
+			wgt_peer_remove(peer);
+		}
 		return r;
+	}
 	if (up->flags & WGT_UAPI_PEER_HAS_PERSISTENT_KEEPALIVE) {
 		unsigned actions = wgt_timers_set_persistent_keepalive(
 			&peer->timers, up->persistent_keepalive, wgt_now_ns());

@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <netinet/udp.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/compiler.h"
+#include "common/random.h"
 
 /* Linux 4.18 and 5.0; defined here for C libraries that predate them. */
 #ifndef UDP_SEGMENT
@@ -260,10 +262,49 @@ int wgt_udp_recv_batch(int fd, struct mmsghdr *msgs, unsigned n)
 	return r == -1 ? -errno : r;
 }
 
+#ifdef WGT_TEST_HOOKS
+/* Test builds: the share of sends (per 1000) that fail, and with which errno. */
+static _Atomic unsigned test_fail_per_mille;
+static _Atomic int test_fail_errno;
+
+/* Any thread. */
+void wgt_udp_test_fail_sends(int err, unsigned per_mille)
+{
+	atomic_store_explicit(&test_fail_errno, err, memory_order_relaxed);
+	atomic_store_explicit(&test_fail_per_mille, per_mille > 1000 ? 1000 : per_mille,
+			      memory_order_relaxed);
+}
+
+/* Any thread: 0, or the errno this send is to fail with. A per-thread xorshift. */
+static int test_fail_roll(void)
+{
+	static _Thread_local uint32_t x;
+	unsigned pm = atomic_load_explicit(&test_fail_per_mille, memory_order_relaxed);
+
+	if (!pm)
+		return 0;
+	if (!x)
+		x = wgt_random_u32() | 1;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	if (x % 1000 >= pm)
+		return 0;
+	return atomic_load_explicit(&test_fail_errno, memory_order_relaxed);
+}
+#endif
+
 /* Worker-owned fd */
 int wgt_udp_send_batch(int fd, struct mmsghdr *msgs, unsigned n)
 {
-	int r = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+	int r;
+
+#ifdef WGT_TEST_HOOKS
+	r = test_fail_roll();
+	if (r)
+		return -r;
+#endif
+	r = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
 
 	return r == -1 ? -errno : r;
 }

@@ -234,4 +234,13 @@ int wgt_udp_cmsg_add_src(struct msghdr *msg, size_t cap, const union wgt_sockadd
  */
 int wgt_udp_send_batch(int fd, struct mmsghdr *msgs, unsigned n);
 
+#ifdef WGT_TEST_HOOKS
+/*
+ * Test builds only (-Dtest_hooks=true): from now on, per_mille of every 1000
+ * wgt_udp_send_batch() calls fail with -err before reaching the kernel, as a
+ * storm of ENOBUFS or EAGAIN would; 0 turns it off. Any thread.
+ */
+void wgt_udp_test_fail_sends(int err, unsigned per_mille);
+#endif
+
 #endif

@@ -343,10 +343,10 @@ e2e_check_sanitizers() {
 
 	for entry in "${E2E_LOGS[@]}"; do
 		[ -s "${entry#*=}" ] || continue
-		if grep -qE 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:' \
+		if grep -qE 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' \
 			"${entry#*=}"; then
 			echo "FAIL: sanitizer report in the log of ${entry%%=*}:"
-			grep -A30 -E 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:' \
+			grep -A30 -E 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' \
 				"${entry#*=}" | head -n 80
 			found=1
 		fi
