@@ -62,12 +62,17 @@ setup_build build -Dwerror=true -Dbuildtype=debugoptimized -Dtest_hooks=true
 meson test -C build --print-errorlogs || rc=1
 logs+=(build/meson-logs/testlog.json)
 
-# 2. Unit suites under AddressSanitizer and UndefinedBehaviorSanitizer.
+# 2. Unit suites under AddressSanitizer and UndefinedBehaviorSanitizer, and one e2e
+#    script, faults.sh (~30 s: faults under traffic), whose daemons' logs must hold no
+#    ASan, LeakSanitizer or UBSan report.
 CK_FORK=no setup_build build-asan -Dwerror=true -Db_sanitize=address,undefined \
-	-Db_lundef=false -Dbuildtype=debug -Dfuzzers=disabled
+	-Db_lundef=false -Dbuildtype=debug -Dfuzzers=disabled -Dtest_hooks=true
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CK_FORK=no \
 	meson test -C build-asan --suite unit --print-errorlogs || rc=1
 logs+=(build-asan/meson-logs/testlog.json)
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C build-asan --logbase faults faults_wgate --print-errorlogs || rc=1
+logs+=(build-asan/meson-logs/faults.json)
 
 # 3. The threaded code under ThreadSanitizer: the unit suites and the
 #    end-to-end suite, whose scripts fail on any TSan report in a daemon log.
