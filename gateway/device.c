@@ -71,8 +71,9 @@ static void slow_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	unsigned mtu;
 
 	if (!wgt_tun_exists(dev->ifname)) {
-		wgt_info("interface %s is gone, exiting", dev->ifname);
-		atomic_store_explicit(&dev->gone, true, memory_order_relaxed);
+		/* Once: a worker's EBADFD (control.c) may have told it first. */
+		if (!atomic_exchange_explicit(&dev->gone, true, memory_order_relaxed))
+			wgt_info("interface %s is gone, exiting", dev->ifname);
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
@@ -137,8 +138,9 @@ static void link_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int bits = wgt_rtnl_link_monitor_read(dev->link_fd, dev->ifindex, &up);
 
 	if (bits > 0 && (bits & WGT_RTNL_LINK_GONE)) {
-		wgt_info("interface %s is gone, exiting", dev->ifname);
-		atomic_store_explicit(&dev->gone, true, memory_order_relaxed);
+		/* Once: a worker's EBADFD (control.c) may have told it first. */
+		if (!atomic_exchange_explicit(&dev->gone, true, memory_order_relaxed))
+			wgt_info("interface %s is gone, exiting", dev->ifname);
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}

@@ -288,13 +288,13 @@ static bool send_unsegmented(struct wgt_worker *w, int fd, struct mmsghdr *m)
 
 	for (size_t k = 0; k < m->msg_hdr.msg_iovlen; k++) {
 		struct mmsghdr one = { .msg_hdr = h };
+		int r;
 
 		one.msg_hdr.msg_iov = &m->msg_hdr.msg_iov[k];
 		one.msg_hdr.msg_iovlen = 1;
 		one.msg_hdr.msg_control = NULL;
 		one.msg_hdr.msg_controllen = 0;
-		int r = wgt_udp_send_batch(fd, &one, 1);
-
+		r = wgt_udp_send_batch(fd, &one, 1);
 		if (r != 1) {
 			count_send_error(w, r < 0 ? r : -EAGAIN, 1);
 			ok = false;
