@@ -77,7 +77,7 @@ e2e_pass a "wgate A and B, 2 workers each: ping both ways"
 # worker_sum FIELD: the sum over A's workers (latest dump) of the number after FIELD
 # ("enobufs", "eagain"); control FIELD...: the number after those words in the control line.
 worker_sum() {
-	awk -v f="$1" '/ worker [0-9]+: rx / { for (i = 1; i < NF; i++) if ($i == f) w[$4] = $(i + 1) }
+	awk -v f="$1" '/ worker [0-9]+: rx / { for (i = 1; i < NF; i++) if ($i == f || $i == "(" f) w[$4] = $(i + 1) + 0 }
 		/ control: / { s = 0; for (k in w) s += w[k]; last = s; delete w } END { print last + 0 }' "$LOG_A"
 }
 control_field() {
