@@ -69,6 +69,14 @@ static struct wgt_device *fake_device(struct wgt_peer **peers, unsigned n)
 	ck_assert_ptr_nonnull(dev->allowedips);
 	atomic_store(&dev->workers[0].stats.rx_no_keypair, 7);
 	dev->staged_drops = 3;
+	/* Send errors: 9 on the worker (2 EAGAIN, 5 ENOBUFS), 4 on the control thread (1, 1). */
+	atomic_store(&dev->workers[0].stats.tx_send_errors, 9);
+	atomic_store(&dev->workers[0].stats.tx_send_eagain, 2);
+	atomic_store(&dev->workers[0].stats.tx_send_enobufs, 5);
+	dev->ctrl_send_errors = 4;
+	dev->ctrl_send_eagain = 1;
+	dev->ctrl_send_enobufs = 1;
+	dev->peer_add_failures = 6;
 	for (unsigned i = 0; i < n; i++) {
 		struct wgt_peer *p = aligned_alloc(64, WGT_ALIGN_UP(sizeof(*p) +
 								    2 * sizeof(p->pcpu[0]), 64));
@@ -158,6 +166,10 @@ START_TEST(test_render)
 	ck_assert_ptr_nonnull(strstr(text, ",friendly_name=\"al\\\"ice\\n\"} 1148\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_drops_total{reason=\"no_session\"} 7\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_drops_total{reason=\"staging_overflow\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(text, "wgate_udp_send_errors_total{errno=\"EAGAIN\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(text, "wgate_udp_send_errors_total{errno=\"ENOBUFS\"} 6\n"));
+	ck_assert_ptr_nonnull(strstr(text, "wgate_udp_send_errors_total{errno=\"other\"} 4\n"));
+	ck_assert_ptr_nonnull(strstr(text, "wgate_peer_add_failures_total 6\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_peers 3\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_peers_receive_bytes_total 6444\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_metrics_peers_omitted 0\n"));
