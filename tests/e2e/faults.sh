@@ -303,7 +303,8 @@ e2e_pass h "device deleted under iperf3 and a flood ping: A exits (status $STOP_
 
 pid_alive "$PID_B" || e2e_fail "wgate B exited"
 if ! stop_pid "$PID_B" TERM 5; then
-	[ -z "${WGT_E2E_DEBUG_HANG:-}" ] || gdb -p "$PID_B" -batch -ex 'thread apply all bt' 2>&1 | tail -n 80
+	# Where it hangs, for the report (seen once under TSan, not reproduced since).
+	! command -v gdb >/dev/null || gdb -p "$PID_B" -batch -ex 'thread apply all bt' 2>&1 | tail -n 80
 	e2e_fail "B still running 5 s after SIGTERM"
 fi
 kill "$IPERF_PID" 2>/dev/null || true
