@@ -155,8 +155,15 @@ int wgt_device_send_to(struct wgt_device *dev, const union wgt_sockaddr *dst,
 		       const union wgt_sockaddr *local, uint32_t ifindex, const void *buf,
 		       size_t len)
 {
-	return wgt_device_send_fd(dst->sa.sa_family == AF_INET6 ? dev->udp6[0] : dev->udp4[0], dst,
-				  local, ifindex, buf, len);
+	int r = wgt_device_send_fd(dst->sa.sa_family == AF_INET6 ? dev->udp6[0] : dev->udp4[0],
+				   dst, local, ifindex, buf, len);
+
+	if (r) {
+		dev->ctrl_send_errors++;
+		dev->ctrl_send_eagain += r == -EAGAIN;
+		dev->ctrl_send_enobufs += r == -ENOBUFS;
+	}
+	return r;
 }
 
 /* Any thread. */
@@ -190,13 +197,7 @@ int wgt_device_send_fd(int fd, const union wgt_sockaddr *dst, const union wgt_so
 		m.msg_hdr.msg_controllen = 0;
 		r = wgt_udp_send_batch(fd, &m, 1);
 	}
-	r = r == 1 ? 0 : r < 0 ? r : -EAGAIN;
-	if (r) {
-		dev->ctrl_send_errors++;
-		dev->ctrl_send_eagain += r == -EAGAIN;
-		dev->ctrl_send_enobufs += r == -ENOBUFS;
-	}
-	return r;
+	return r == 1 ? 0 : r < 0 ? r : -EAGAIN;
 }
 
 /* Control thread only. Sends to the peer's endpoint and counts it. */
