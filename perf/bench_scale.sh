@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Many idle peers on one device: how long `wg addconf` takes to load N peers (an IPv4
+# /32 and an IPv6 /128 each, from perf/wgate-loadgen --print-peers), how long
+# `wg show IFACE dump` takes to list them, and the gateway's peak RSS (VmHWM) with the
+# bytes per peer above an empty device. Against wgate and, for reference, Debian's
+# wireguard-go (which caps a device at 65,536 peers: skipped above that).
+#
+# Each gateway runs alone in a fresh network namespace; no traffic flows.
+#
+# Usage: perf/bench_scale.sh (as root)
+# Environment: BENCH_PEERS (100000), BENCH_IMPLS ("wgate wggo"), BENCH_RUNS (1),
+# WGATE, LOADGEN, WGATE_THREADS (2), BENCH_RESULTS (default perf/results; writes scale.txt).
+# A 1M-peer run: BENCH_PEERS=1000000 BENCH_IMPLS=wgate perf/bench_scale.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PEERS=${BENCH_PEERS:-100000}
+IMPLS=${BENCH_IMPLS:-wgate wggo}
+RUNS=${BENCH_RUNS:-1}
+THREADS=${WGATE_THREADS:-2}
+RESULTS=${BENCH_RESULTS:-$ROOT/perf/results}
+SEED=20
+
+case ${1:-} in
+"") ;;
+-h | --help)
+	sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+	exit 0
+	;;
+*)
+	echo "$0: no arguments (environment: BENCH_PEERS, BENCH_IMPLS, ...; see --help)" >&2
+	exit 2
+	;;
+esac
+[[ $PEERS =~ ^[1-9][0-9]*$ ]] && [ "$PEERS" -le 2000000 ] ||
+	{ echo "$0: BENCH_PEERS must be 1..2000000" >&2; exit 2; }
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_RUNS must be a positive integer" >&2; exit 2; }
+for impl in $IMPLS; do
+	case $impl in
+	wgate | wggo) ;;
+	*) echo "$0: unknown implementation $impl (wgate, wggo)" >&2; exit 2 ;;
+	esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "$0: needs root (network namespaces, TUN devices)" >&2; exit 1; }
+[ -c /dev/net/tun ] || { echo "$0: /dev/net/tun is missing" >&2; exit 1; }
+
+# shellcheck source=perf/bench_lib.sh
+. "$ROOT/perf/bench_lib.sh"
+bench_tools 1
+bench_wgate
+if [ -z "${LOADGEN:-}" ]; then
+	ninja -C "$ROOT/build-release" perf/wgate-loadgen >&2
+	LOADGEN=$ROOT/build-release/perf/wgate-loadgen
+fi
+[ -x "$LOADGEN" ] || { echo "$0: LOADGEN=$LOADGEN is not executable" >&2; exit 1; }
+
+TMP=$(mktemp -d /tmp/wgate-bench-scale.XXXXXX)
+umask 077
+: >"$TMP/netns"
+cleanup() {
+	local rc=$? ns pid
+
+	set +e
+	while read -r ns; do
+		[ -n "$ns" ] || continue
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done <"$TMP/netns"
+	rm -f /var/run/wireguard/wbs*-"$$".sock
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[$(date +%T)] $*" >&2; }
+
+uapi_ready() {
+	[ -S "/var/run/wireguard/$2.sock" ] && ip netns exec "$1" wg show "$2"
+}
+
+# kib PID KEY: a /proc/PID/status value in KiB.
+kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# seconds CMD...: runs CMD, prints its wall time in seconds (3 decimals).
+seconds() {
+	local t0 t1
+
+	t0=$(date +%s%N)
+	"$@" >/dev/null
+	t1=$(date +%s%N)
+	awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f", d / 1e9 }'
+}
+
+# The peers: /32s in 10.64.0.0/10 and /128s in fd00:128::/64 (room for 4M).
+log "generating $PEERS peers (seed $SEED)"
+"$LOADGEN" --print-peers --peers "$PEERS" --seed "$SEED" --tunnel-net 10.64.0.0/10 \
+	>"$TMP/peers.conf"
+
+# run_one IMPL RUN: one load into a fresh gateway; appends one result line to $TMP/results.
+run_one() {
+	local impl=$1 run=$2 ns ifc bin pid base load dump hwm rss n per
+
+	case $impl in
+	wgate) bin=$WGATE ;;
+	wggo) bin=$(command -v wireguard-go || true) ;;
+	esac
+	if [ -z "$bin" ]; then
+		echo "$impl: skipped, not installed" >>"$TMP/results"
+		return 0
+	fi
+	if [ "$impl" = wggo ] && [ "$PEERS" -gt 65536 ]; then
+		echo "$impl: skipped, $PEERS peers is above its cap of 65536" >>"$TMP/results"
+		return 0
+	fi
+	ns=wbs-$impl-$run-$$ ifc=wbs$run-$$
+	ifc=${ifc:0:15}
+	echo "$ns" >>"$TMP/netns"
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	if [ "$impl" = wgate ]; then
+		ip netns exec "$ns" "$bin" -f --tun-threads "$THREADS" "$ifc" >"$TMP/$impl.$run.log" 2>&1 &
+	else
+		ip netns exec "$ns" env LOG_LEVEL=error "$bin" -f "$ifc" >"$TMP/$impl.$run.log" 2>&1 &
+	fi
+	pid=$!
+	wait_for 10 uapi_ready "$ns" "$ifc" || { log "$impl did not start: $(tail -n 3 "$TMP/$impl.$run.log")"; return 1; }
+	wg genkey >"$TMP/gw.key"
+	ip netns exec "$ns" wg set "$ifc" private-key "$TMP/gw.key" listen-port 51820
+	ip -n "$ns" link set "$ifc" up
+	base=$(kib "$pid" VmRSS)
+	load=$(seconds ip netns exec "$ns" wg addconf "$ifc" "$TMP/peers.conf")
+	dump=$(seconds ip netns exec "$ns" wg show "$ifc" dump)
+	n=$(ip netns exec "$ns" wg show "$ifc" peers | wc -l)
+	hwm=$(kib "$pid" VmHWM) rss=$(kib "$pid" VmRSS)
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	per=$(awk -v a="$rss" -v b="$base" -v n="$n" 'BEGIN { printf "%.0f", n ? (a - b) * 1024 / n : 0 }')
+	printf '%s run %s: %s peers: addconf %s s, dump %s s, peak RSS %.0f MiB, RSS %.0f MiB (%s B per idle peer above an empty device)\n' \
+		"$impl" "$run" "$n" "$load" "$dump" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" \
+		"$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$per" | tee -a "$TMP/results" >&2
+	[ "$n" -eq "$PEERS" ] || { log "$impl: $n peers listed, $PEERS loaded"; return 1; }
+	ip netns del "$ns"
+}
+
+for run in $(seq 1 "$RUNS"); do
+	for impl in $IMPLS; do
+		run_one "$impl" "$run"
+	done
+done
+
+mkdir -p "$RESULTS"
+{
+	echo "# perf/bench_scale.sh $(date -u +%FT%TZ), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)," \
+		"$PEERS peers, $(nproc) CPUs, wgate --tun-threads $THREADS"
+	cat "$TMP/results"
+} | tee "$RESULTS/scale.txt"
