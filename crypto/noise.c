@@ -156,15 +156,34 @@ void wgt_noise_identity_clear(struct wgt_noise_identity *id)
 
 int wgt_noise_handshake_refresh_identity(struct wgt_noise_handshake *hs)
 {
+	OPENSSL_cleanse(hs->precomputed_static_static, WGT_KEY_LEN);
+	hs->static_static = WGT_NOISE_SS_UNKNOWN;
+	return hs->local && hs->local->has_identity ? 0 : -ENOKEY;
+}
+
+/*
+ * Control thread only. The static-static DH, computed once per identity and
+ * peer. Returns 0, -ENOKEY when it is all zero (a low-order key; remembered,
+ * so that such a peer costs one DH, not one per message), or another -errno
+ * (nothing remembered: the next message tries again).
+ */
+static int ensure_static_static(struct wgt_noise_handshake *hs)
+{
 	int ret;
 
-	if (!hs->local || !hs->local->has_identity) {
-		memset(hs->precomputed_static_static, 0, WGT_KEY_LEN);
-		return -ENOKEY;
+	if (hs->static_static == WGT_NOISE_SS_UNKNOWN) {
+		ret = wgt_x25519(hs->precomputed_static_static, hs->local->static_private,
+				 hs->remote_static);
+		if (ret) {
+			OPENSSL_cleanse(hs->precomputed_static_static, WGT_KEY_LEN);
+			if (ret != -EINVAL)
+				return ret;
+			hs->static_static = WGT_NOISE_SS_INVALID;
+		} else {
+			hs->static_static = WGT_NOISE_SS_VALID;
+		}
 	}
-	ret = wgt_x25519(hs->precomputed_static_static, hs->local->static_private,
-			 hs->remote_static);
-	return ret;
+	return hs->static_static == WGT_NOISE_SS_VALID ? 0 : -ENOKEY;
 }
 
 int wgt_noise_handshake_init(struct wgt_noise_handshake *hs, const struct wgt_noise_identity *local,
@@ -175,9 +194,8 @@ int wgt_noise_handshake_init(struct wgt_noise_handshake *hs, const struct wgt_no
 	memcpy(hs->remote_static, remote_static, WGT_KEY_LEN);
 	wgt_noise_handshake_set_psk(hs, psk);
 	hs->state = WGT_HANDSHAKE_ZEROED;
-	if (!local || !local->has_identity)
-		return 0; /* computed when the identity arrives */
-	return wgt_noise_handshake_refresh_identity(hs);
+	hs->static_static = WGT_NOISE_SS_UNKNOWN;
+	return 0;
 }
 
 void wgt_noise_handshake_set_psk(struct wgt_noise_handshake *hs, const uint8_t *psk)
@@ -212,6 +230,12 @@ int wgt_noise_create_initiation(struct wgt_noise_handshake *hs, struct wgt_msg_i
 
 	if (!hs->local || !hs->local->has_identity)
 		return -ENOKEY;
+	/* First, so that a low-order peer key costs one DH, not one per attempt. */
+	ret = ensure_static_static(hs);
+	if (ret) {
+		wgt_noise_handshake_clear(hs);
+		return ret;
+	}
 	memset(dst, 0, sizeof(*dst));
 	message_header(&dst->header, WGT_MSG_HANDSHAKE_INITIATION);
 	dst->sender_index = htole32(local_index);
@@ -286,6 +310,9 @@ int wgt_noise_consume_initiation(const struct wgt_msg_initiation *src,
 		goto out;
 	}
 	/* ss */
+	ret = ensure_static_static(hs);
+	if (ret)
+		goto out;
 	ret = mix_precomputed_dh(ck, key, hs->precomputed_static_static);
 	if (ret)
 		goto out;

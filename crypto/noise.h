@@ -53,6 +53,13 @@ enum wgt_handshake_state {
 	WGT_HANDSHAKE_CONSUMED_RESPONSE,
 };
 
+/* Whether precomputed_static_static holds DH(local static, remote static). */
+enum wgt_noise_static_static {
+	WGT_NOISE_SS_UNKNOWN,   /* not computed yet, or the identity changed since */
+	WGT_NOISE_SS_VALID,
+	WGT_NOISE_SS_INVALID,   /* the DH is all zero (a low-order key): no handshake completes */
+};
+
 /* The device's own static key pair. */
 struct wgt_noise_identity {
 	uint8_t static_private[WGT_KEY_LEN];
@@ -65,8 +72,10 @@ struct wgt_noise_handshake {
 	enum wgt_handshake_state state;
 	const struct wgt_noise_identity *local;
 	uint8_t remote_static[WGT_KEY_LEN];
-	/* DH(local static, remote static); all zero when that DH is invalid. */
+	/* DH(local static, remote static), computed at the first handshake that needs it
+	 * (adding a peer costs no X25519); all zero unless static_static is VALID. */
 	uint8_t precomputed_static_static[WGT_KEY_LEN];
+	uint8_t static_static;  /* enum wgt_noise_static_static */
 	uint8_t preshared_key[WGT_KEY_LEN];
 	uint8_t ephemeral_private[WGT_KEY_LEN];
 	uint8_t remote_ephemeral[WGT_KEY_LEN];
@@ -123,14 +132,19 @@ int wgt_noise_identity_set(struct wgt_noise_identity *id, const uint8_t private_
 void wgt_noise_identity_clear(struct wgt_noise_identity *id);
 
 /*
- * Control thread only. Prepares a peer's handshake; `psk` may be NULL.
- * Returns 0, or -EINVAL when DH(local, remote) is all zero (the peer stays
- * usable in the table but no handshake with it can complete, as in the
- * kernel).
+ * Control thread only. Prepares a peer's handshake; `psk` may be NULL. Does
+ * no DH: the static-static DH is computed by the first handshake message
+ * that needs it, so adding a peer costs microseconds. A peer whose DH with
+ * ours is all zero (a low-order key) stays in the table, but no handshake
+ * with it can complete (-ENOKEY then), as in the kernel. Returns 0.
  */
 int wgt_noise_handshake_init(struct wgt_noise_handshake *hs, const struct wgt_noise_identity *local,
 			     const uint8_t remote_static[WGT_KEY_LEN], const uint8_t *psk);
-/* Control thread only. Recomputes the static-static DH after the identity changed. */
+/*
+ * Control thread only. Forgets the static-static DH after the identity
+ * changed (the next handshake computes it). Returns 0, or -ENOKEY when there
+ * is no identity.
+ */
 int wgt_noise_handshake_refresh_identity(struct wgt_noise_handshake *hs);
 void wgt_noise_handshake_set_psk(struct wgt_noise_handshake *hs, const uint8_t *psk);
 /* Forgets ephemeral state (keeps identity, remote static, psk and latest timestamp). */

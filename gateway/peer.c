@@ -9,7 +9,6 @@
 
 #include "common/allowedips.h"
 #include "common/log.h"
-#include "common/random.h"
 #include "gateway/device.h"
 #include "gateway/test_hooks.h"
 
@@ -102,15 +101,15 @@ int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN
 	peer->keypairs.retire = wgt_handshake_retire_keypair;
 	peer->keypairs.retire_arg = peer;
 	atomic_flag_clear(&peer->ep_lock);
-	/* -EINVAL (a key whose DH with ours is zero) keeps the peer, unusable, as the kernel does. */
+	/* No DH here: the first handshake computes it, and a low-order key then fails it. */
 	r = wgt_noise_handshake_init(&peer->handshake, &dev->identity, public_key, NULL);
-	if (r && r != -EINVAL)
+	if (r)
 		goto err;
 	r = wgt_cookie_maker_init(&peer->cookie, public_key);
 	if (r)
 		goto err;
-	if (wgt_random_bytes(&seed, sizeof(seed)))
-		seed = wgt_now_ns();
+	/* The jitter's seed: unpredictable (the table's random key), without a syscall per peer. */
+	seed = wgt_siphash(&dev->peer_hash_key, &dev->next_peer_id, sizeof(dev->next_peer_id));
 	wgt_timers_init(&peer->timers, seed);
 	/* While the link is down the peer's timers stay stopped, as in the kernel. */
 	if (!dev->up)

@@ -10,7 +10,10 @@
 #
 # Usage: perf/bench_scale.sh (as root)
 # Environment: BENCH_PEERS (100000), BENCH_IMPLS ("wgate wggo"), BENCH_RUNS (1),
-# WGATE, LOADGEN, WGATE_THREADS (2), BENCH_RESULTS (default perf/results; writes scale.txt).
+# WGATE, LOADGEN, WGATE_THREADS (2), BENCH_RESULTS (default perf/results; writes scale.txt),
+# BENCH_MALLOC_CONF: wgate's jemalloc options; "dirty_decay_ms:0,muzzy_decay_ms:0" returns
+# freed pages at once, so that the RSS after the load counts live peers only (by default
+# jemalloc keeps the parsed set's freed pages for up to 10 s, and a fast load ends sooner).
 # A 1M-peer run: BENCH_PEERS=1000000 BENCH_IMPLS=wgate perf/bench_scale.sh
 set -euo pipefail
 
@@ -122,7 +125,7 @@ run_one() {
 	ip netns add "$ns"
 	ip -n "$ns" link set lo up
 	if [ "$impl" = wgate ]; then
-		ip netns exec "$ns" "$bin" -f --tun-threads "$THREADS" "$ifc" >"$TMP/$impl.$run.log" 2>&1 &
+		ip netns exec "$ns" env MALLOC_CONF="${BENCH_MALLOC_CONF:-}" "$bin" -f --tun-threads "$THREADS" "$ifc" >"$TMP/$impl.$run.log" 2>&1 &
 	else
 		ip netns exec "$ns" env LOG_LEVEL=error "$bin" -f "$ifc" >"$TMP/$impl.$run.log" 2>&1 &
 	fi

@@ -303,11 +303,61 @@ START_TEST(test_low_order_peer_key)
 	uint8_t zero[WGT_KEY_LEN] = { 0 }, ts[WGT_TIMESTAMP_LEN];
 
 	endpoint_pair_init(&a, &b, NULL);
-	ck_assert_int_eq(wgt_noise_handshake_init(&hs, &a.id, zero, NULL), -EINVAL);
+	/* Adding the peer does no DH; the first initiation finds it all zero, and remembers. */
+	ck_assert_int_eq(wgt_noise_handshake_init(&hs, &a.id, zero, NULL), 0);
+	ck_assert_int_eq(hs.static_static, WGT_NOISE_SS_UNKNOWN);
 	test_timestamp(ts);
 	ck_assert_int_eq(wgt_noise_create_initiation(&hs, &init, 1, ts), -ENOKEY);
 	ck_assert_int_eq(hs.state, WGT_HANDSHAKE_ZEROED);
+	ck_assert_int_eq(hs.static_static, WGT_NOISE_SS_INVALID);
+	ck_assert_int_eq(wgt_noise_create_initiation(&hs, &init, 2, ts), -ENOKEY);
+	ck_assert_int_eq(hs.state, WGT_HANDSHAKE_ZEROED);
+	/* A new identity forgets the verdict; the key is still low order. */
+	ck_assert_int_eq(wgt_noise_handshake_refresh_identity(&hs), 0);
+	ck_assert_int_eq(hs.static_static, WGT_NOISE_SS_UNKNOWN);
+	ck_assert_int_eq(wgt_noise_create_initiation(&hs, &init, 3, ts), -ENOKEY);
+	ck_assert_int_eq(hs.static_static, WGT_NOISE_SS_INVALID);
 	wgt_noise_handshake_destroy(&hs);
+	endpoint_destroy(&a);
+	endpoint_destroy(&b);
+}
+END_TEST
+
+/* The static-static DH waits for the first handshake, on both sides, and follows a new identity. */
+START_TEST(test_lazy_static_static)
+{
+	static const uint8_t zero[WGT_KEY_LEN];
+	struct endpoint a, b;
+	struct wgt_noise_keypair *ka, *kb;
+	uint8_t priv[WGT_KEY_LEN];
+
+	endpoint_pair_init(&a, &b, NULL);
+	ck_assert_int_eq(a.hs.static_static, WGT_NOISE_SS_UNKNOWN);
+	ck_assert_int_eq(b.hs.static_static, WGT_NOISE_SS_UNKNOWN);
+	ck_assert_mem_eq(a.hs.precomputed_static_static, zero, WGT_KEY_LEN);
+	handshake(&a, &b, NOW, &ka, &kb);
+	ck_assert_int_eq(a.hs.static_static, WGT_NOISE_SS_VALID);
+	ck_assert_int_eq(b.hs.static_static, WGT_NOISE_SS_VALID);
+	ck_assert_mem_eq(a.hs.precomputed_static_static, b.hs.precomputed_static_static,
+			 WGT_KEY_LEN);
+	exchange(ka, kb, 100, NOW);
+
+	/* b takes a new key (a learns it): both forget the old DH and agree on the new one. */
+	memset(priv, 0x5a, sizeof(priv));
+	ck_assert_int_eq(wgt_noise_identity_set(&b.id, priv), 0);
+	ck_assert_int_eq(wgt_noise_handshake_refresh_identity(&b.hs), 0);
+	ck_assert_int_eq(b.hs.static_static, WGT_NOISE_SS_UNKNOWN);
+	ck_assert_mem_eq(b.hs.precomputed_static_static, zero, WGT_KEY_LEN);
+	memcpy(a.hs.remote_static, b.id.static_public, WGT_KEY_LEN);
+	ck_assert_int_eq(wgt_noise_handshake_refresh_identity(&a.hs), 0);
+	handshake(&a, &b, NOW + WGT_NSEC_PER_SEC, &ka, &kb);
+	exchange(ka, kb, 100, NOW + WGT_NSEC_PER_SEC);
+	ck_assert_mem_eq(a.hs.precomputed_static_static, b.hs.precomputed_static_static,
+			 WGT_KEY_LEN);
+
+	/* Without an identity there is nothing to compute. */
+	wgt_noise_identity_clear(&a.id);
+	ck_assert_int_eq(wgt_noise_handshake_refresh_identity(&a.hs), -ENOKEY);
 	endpoint_destroy(&a);
 	endpoint_destroy(&b);
 }
@@ -696,6 +746,7 @@ static Suite *noise_suite(void)
 	tcase_add_test(tc, test_wrong_responder_and_unknown_peer);
 	tcase_add_test(tc, test_response_checks);
 	tcase_add_test(tc, test_low_order_peer_key);
+	tcase_add_test(tc, test_lazy_static_static);
 	tcase_add_test(tc, test_keypair_expiry);
 	tcase_add_test(tc, test_retire_hook);
 	suite_add_tcase(s, tc);
