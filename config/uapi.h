@@ -52,9 +52,9 @@
 /* Hard caps. A parser may be given lower ones (struct wgt_uapi_limits). */
 #define WGT_UAPI_MAX_LINE                4096U       /* bytes, '\n' and a trailing '\r' excluded */
 #define WGT_UAPI_MAX_SET_BYTES           (64U << 20) /* bytes of one set, newlines included */
-#define WGT_UAPI_MAX_PEERS               (1U << 17)  /* public_key lines in one set */
+#define WGT_UAPI_MAX_PEERS               (1U << 19)  /* public_key lines in one set (fits 64 MiB) */
 #define WGT_UAPI_MAX_ALLOWEDIPS_PER_PEER (1U << 19)  /* allowed_ip lines in one peer section */
-#define WGT_UAPI_MAX_ALLOWEDIPS          (1U << 20)  /* allowed_ip lines in one set */
+#define WGT_UAPI_MAX_ALLOWEDIPS          (1U << 21)  /* allowed_ip lines in one set: 4 per peer at the cap */
 
 /* Enough for every message this module writes. */
 #define WGT_UAPI_ERRMSG_LEN 128

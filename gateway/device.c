@@ -26,7 +26,7 @@
 #include "gateway/health.h"
 #include "gateway/uapi_sock.h"
 
-#define PEER_HASH_BUCKETS (1U << 16)
+#define PEER_HASH_BUCKETS (1U << 10) /* to start with; peer.c doubles it as peers come */
 
 
 static void allowedips_defer(void *ptr, void (*fn)(void *ptr), void *ctx)

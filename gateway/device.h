@@ -66,7 +66,7 @@ struct wgt_ring;
 struct wgt_uapi_server;
 
 #define WGT_MAX_WORKERS 64
-#define WGT_MAX_PEERS (1U << 18)
+#define WGT_MAX_PEERS (1U << 20)           /* the kernel's MAX_PEERS_PER_DEVICE */
 #define WGT_MAX_STAGED 128                 /* per peer, as the kernel's MAX_STAGED_PACKETS */
 #define WGT_RING_SIZE 4096                 /* messages per ring and direction */
 /* A worker's ring, for handshake messages (hs_admit.h): the room they may take, and the
@@ -296,7 +296,7 @@ struct wgt_device {
 	uint16_t listen_port;
 	uint32_t fwmark;
 	int *udp4, *udp6;                   /* authoritative socket lists, one per worker */
-	struct wgt_peer **peer_hash;
+	struct wgt_peer **peer_hash;         /* chains by public key; buckets >= peers (peer.c) */
 	struct wgt_siphash_key peer_hash_key;
 	size_t peer_hash_mask;
 	struct wgt_peer *peers_head, *peers_tail;

@@ -79,6 +79,39 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	wgt_peer_timers_rearm(peer);
 }
 
+/*
+ * Control thread only. Doubles the public-key table when the peers outnumber
+ * its buckets, so that a lookup stays one short chain up to WGT_MAX_PEERS
+ * (1M peers: 2^20 buckets, 8 MiB). Workers never read the table. A failed
+ * allocation keeps the old table: longer chains, still correct.
+ */
+static void grow_hash(struct wgt_device *dev)
+{
+	size_t n = (dev->peer_hash_mask + 1) * 2, mask = n - 1;
+	struct wgt_peer **t;
+
+	if (dev->n_peers < dev->peer_hash_mask + 1 || n > WGT_MAX_PEERS)
+		return;
+	t = calloc(n, sizeof(*t));
+	if (!t)
+		return;
+	for (size_t i = 0; i <= dev->peer_hash_mask; i++) {
+		struct wgt_peer *p = dev->peer_hash[i], *next;
+
+		for (; p; p = next) {
+			size_t b = wgt_siphash(&dev->peer_hash_key, p->handshake.remote_static,
+					       WGT_KEY_LEN) & mask;
+
+			next = p->hash_next;
+			p->hash_next = t[b];
+			t[b] = p;
+		}
+	}
+	free(dev->peer_hash);
+	dev->peer_hash = t;
+	dev->peer_hash_mask = mask;
+}
+
 /* Control thread only. */
 int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN],
 		    struct wgt_peer **ret)
@@ -121,6 +154,7 @@ int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN
 			peer->lane = i;
 	dev->lane_peers[peer->lane]++;
 
+	grow_hash(dev);
 	b = key_bucket(dev, public_key);
 	peer->hash_next = dev->peer_hash[b];
 	dev->peer_hash[b] = peer;

@@ -105,7 +105,7 @@ log "generating $PEERS peers (seed $SEED)"
 
 # run_one IMPL RUN: one load into a fresh gateway; appends one result line to $TMP/results.
 run_one() {
-	local impl=$1 run=$2 ns ifc bin pid base load dump hwm rss n per
+	local impl=$1 run=$2 ns ifc bin pid base load dump hwm hwm_load rss n per
 
 	case $impl in
 	wgate) bin=$WGATE ;;
@@ -136,14 +136,16 @@ run_one() {
 	ip -n "$ns" link set "$ifc" up
 	base=$(kib "$pid" VmRSS)
 	load=$(seconds ip netns exec "$ns" wg addconf "$ifc" "$TMP/peers.conf")
+	hwm_load=$(kib "$pid" VmHWM)
 	dump=$(seconds ip netns exec "$ns" wg show "$ifc" dump)
 	n=$(ip netns exec "$ns" wg show "$ifc" peers | wc -l)
 	hwm=$(kib "$pid" VmHWM) rss=$(kib "$pid" VmRSS)
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	per=$(awk -v a="$rss" -v b="$base" -v n="$n" 'BEGIN { printf "%.0f", n ? (a - b) * 1024 / n : 0 }')
-	printf '%s run %s: %s peers: addconf %s s, dump %s s, peak RSS %.0f MiB, RSS %.0f MiB (%s B per idle peer above an empty device)\n' \
+	printf '%s run %s: %s peers: addconf %s s, dump %s s, peak RSS %.0f MiB (%.0f MiB before the dump), RSS %.0f MiB (%s B per idle peer above an empty device)\n' \
 		"$impl" "$run" "$n" "$load" "$dump" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" \
+		"$(awk -v k="$hwm_load" 'BEGIN { print k / 1024 }')" \
 		"$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$per" | tee -a "$TMP/results" >&2
 	[ "$n" -eq "$PEERS" ] || { log "$impl: $n peers listed, $PEERS loaded"; return 1; }
 	ip netns del "$ns"
