@@ -249,6 +249,17 @@ void wgt_uapi_buf_free(struct wgt_uapi_buf *buf);
  */
 int wgt_uapi_format_get(struct wgt_uapi_buf *out, const struct wgt_uapi_get_device *dev);
 
+/*
+ * Any thread. The same answer in parts, for a get streamed without a view of
+ * every peer: the device's lines (dev->peers is not read), then one call per
+ * peer, then the end ("errno=0" and the blank line). Each returns 0 or
+ * -ENOMEM (the buffer then holds what it held before); _peer -EINVAL for a
+ * malformed peer.
+ */
+int wgt_uapi_format_get_device(struct wgt_uapi_buf *out, const struct wgt_uapi_get_device *dev);
+int wgt_uapi_format_get_peer(struct wgt_uapi_buf *out, const struct wgt_uapi_get_peer *peer);
+int wgt_uapi_format_get_end(struct wgt_uapi_buf *out);
+
 /* Any thread. Appends "errno=<err>\n\n"; err is 0 or a negative errno, as wireguard-go writes it. */
 int wgt_uapi_format_errno(struct wgt_uapi_buf *out, int err);
 

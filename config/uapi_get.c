@@ -197,67 +197,115 @@ static void put_allowedip(struct out *o, const struct wgt_uapi_allowedip *ip)
 	putf(o, "allowed_ip=%s/%u\n", addr, ip->cidr);
 }
 
-static bool view_is_valid(const struct wgt_uapi_get_device *dev)
+static bool peer_is_valid(const struct wgt_uapi_get_peer *peer)
 {
-	size_t i, j;
+	int family = peer->endpoint.sa.sa_family;
+	size_t j;
 
-	if (dev->n_peers && !dev->peers)
+	if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)
 		return false;
-	for (i = 0; i < dev->n_peers; i++) {
-		const struct wgt_uapi_get_peer *peer = &dev->peers[i];
-		int family = peer->endpoint.sa.sa_family;
+	if (peer->n_allowed_ips && !peer->allowed_ips)
+		return false;
+	for (j = 0; j < peer->n_allowed_ips; j++) {
+		const struct wgt_uapi_allowedip *ip = &peer->allowed_ips[j];
 
-		if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)
+		if (!((ip->family == AF_INET && ip->cidr <= 32) ||
+		      (ip->family == AF_INET6 && ip->cidr <= 128)))
 			return false;
-		if (peer->n_allowed_ips && !peer->allowed_ips)
-			return false;
-		for (j = 0; j < peer->n_allowed_ips; j++) {
-			const struct wgt_uapi_allowedip *ip = &peer->allowed_ips[j];
-
-			if (!((ip->family == AF_INET && ip->cidr <= 32) ||
-			      (ip->family == AF_INET6 && ip->cidr <= 128)))
-				return false;
-		}
 	}
 	return true;
+}
+
+static bool view_is_valid(const struct wgt_uapi_get_device *dev)
+{
+	if (dev->n_peers && !dev->peers)
+		return false;
+	for (size_t i = 0; i < dev->n_peers; i++)
+		if (!peer_is_valid(&dev->peers[i]))
+			return false;
+	return true;
+}
+
+/* A failed write takes back everything appended since `start`. */
+static int finish(struct out *o, size_t start)
+{
+	struct wgt_uapi_buf *out = o->buf;
+
+	if (o->err && out->data) {
+		explicit_bzero(out->data + start, out->len - start);
+		out->len = start;
+		out->data[start] = '\0';
+	}
+	return o->err;
+}
+
+static void put_device(struct out *o, const struct wgt_uapi_get_device *dev)
+{
+	if (dev->has_private_key && !key_is_zero(dev->private_key))
+		put_key(o, "private_key", dev->private_key);
+	if (dev->listen_port)
+		putf(o, "listen_port=%u\n", dev->listen_port);
+	if (dev->fwmark)
+		putf(o, "fwmark=%" PRIu32 "\n", dev->fwmark);
+}
+
+static void put_peer(struct out *o, const struct wgt_uapi_get_peer *peer)
+{
+	put_key(o, "public_key", peer->public_key);
+	put_key(o, "preshared_key", peer->preshared_key);
+	putf(o, "protocol_version=%" PRIu32 "\n",
+	     peer->protocol_version ? peer->protocol_version : 1);
+	put_endpoint(o, &peer->endpoint);
+	putf(o, "last_handshake_time_sec=%" PRId64 "\n", peer->last_handshake_time_sec);
+	putf(o, "last_handshake_time_nsec=%" PRId64 "\n", peer->last_handshake_time_nsec);
+	putf(o, "tx_bytes=%" PRIu64 "\n", peer->tx_bytes);
+	putf(o, "rx_bytes=%" PRIu64 "\n", peer->rx_bytes);
+	putf(o, "persistent_keepalive_interval=%u\n", peer->persistent_keepalive_interval);
+	for (size_t j = 0; j < peer->n_allowed_ips; j++)
+		put_allowedip(o, &peer->allowed_ips[j]);
 }
 
 int wgt_uapi_format_get(struct wgt_uapi_buf *out, const struct wgt_uapi_get_device *dev)
 {
 	struct out o = { .buf = out };
-	size_t start = out->len, i, j;
+	size_t start = out->len;
 
 	if (!view_is_valid(dev))
 		return -EINVAL;
-	if (dev->has_private_key && !key_is_zero(dev->private_key))
-		put_key(&o, "private_key", dev->private_key);
-	if (dev->listen_port)
-		putf(&o, "listen_port=%u\n", dev->listen_port);
-	if (dev->fwmark)
-		putf(&o, "fwmark=%" PRIu32 "\n", dev->fwmark);
-	for (i = 0; i < dev->n_peers; i++) {
-		const struct wgt_uapi_get_peer *peer = &dev->peers[i];
-
-		put_key(&o, "public_key", peer->public_key);
-		put_key(&o, "preshared_key", peer->preshared_key);
-		putf(&o, "protocol_version=%" PRIu32 "\n",
-		     peer->protocol_version ? peer->protocol_version : 1);
-		put_endpoint(&o, &peer->endpoint);
-		putf(&o, "last_handshake_time_sec=%" PRId64 "\n", peer->last_handshake_time_sec);
-		putf(&o, "last_handshake_time_nsec=%" PRId64 "\n", peer->last_handshake_time_nsec);
-		putf(&o, "tx_bytes=%" PRIu64 "\n", peer->tx_bytes);
-		putf(&o, "rx_bytes=%" PRIu64 "\n", peer->rx_bytes);
-		putf(&o, "persistent_keepalive_interval=%u\n", peer->persistent_keepalive_interval);
-		for (j = 0; j < peer->n_allowed_ips; j++)
-			put_allowedip(&o, &peer->allowed_ips[j]);
-	}
+	put_device(&o, dev);
+	for (size_t i = 0; i < dev->n_peers; i++)
+		put_peer(&o, &dev->peers[i]);
 	put(&o, "errno=0\n\n", 9);
-	if (o.err && out->data) {
-		explicit_bzero(out->data + start, out->len - start);
-		out->len = start;
-		out->data[start] = '\0';
-	}
-	return o.err;
+	return finish(&o, start);
+}
+
+int wgt_uapi_format_get_device(struct wgt_uapi_buf *out, const struct wgt_uapi_get_device *dev)
+{
+	struct out o = { .buf = out };
+	size_t start = out->len;
+
+	put_device(&o, dev);
+	return finish(&o, start);
+}
+
+int wgt_uapi_format_get_peer(struct wgt_uapi_buf *out, const struct wgt_uapi_get_peer *peer)
+{
+	struct out o = { .buf = out };
+	size_t start = out->len;
+
+	if (!peer_is_valid(peer))
+		return -EINVAL;
+	put_peer(&o, peer);
+	return finish(&o, start);
+}
+
+int wgt_uapi_format_get_end(struct wgt_uapi_buf *out)
+{
+	struct out o = { .buf = out };
+	size_t start = out->len;
+
+	put(&o, "errno=0\n\n", 9);
+	return finish(&o, start);
 }
 
 int wgt_uapi_format_errno(struct wgt_uapi_buf *out, int err)

@@ -169,6 +169,7 @@ static void uapi_removed(void *ctx)
 static const struct wgt_uapi_handler uapi_handler = {
 	.set = wgt_device_uapi_set,
 	.get = wgt_device_uapi_get,
+	.get_abort = wgt_device_uapi_get_abort,
 	.removed = uapi_removed,
 };
 

@@ -64,6 +64,7 @@ struct wgt_conf_state;
 struct wgt_ratelimiter;
 struct wgt_ring;
 struct wgt_uapi_server;
+struct wgt_uapi_get_cursor;
 
 #define WGT_MAX_WORKERS 64
 #define WGT_MAX_PEERS (1U << 20)           /* the kernel's MAX_PEERS_PER_DEVICE */
@@ -301,6 +302,7 @@ struct wgt_device {
 	size_t peer_hash_mask;
 	struct wgt_peer *peers_head, *peers_tail;
 	size_t n_peers;
+	struct wgt_uapi_get_cursor *get_cursors; /* streamed gets in progress (uapi_apply.c) */
 	uint64_t next_peer_id;
 	unsigned lane_peers[WGT_MAX_WORKERS]; /* peers per lane, to give a new one the emptiest */
 	bool steering;                      /* data messages reach sockets by their index's lane */
@@ -434,7 +436,10 @@ void wgt_worker_release(struct wgt_worker *w);
 struct wgt_uapi_device;
 struct wgt_uapi_buf;
 int wgt_device_uapi_set(void *ctx, const struct wgt_uapi_device *set);
-int wgt_device_uapi_get(void *ctx, struct wgt_uapi_buf *out);
+int wgt_device_uapi_get(void *ctx, struct wgt_uapi_buf *out, void **cursor);
+void wgt_device_uapi_get_abort(void *ctx, void *cursor);
+/* A peer leaves the list: streamed gets standing on it move to the next one. */
+void wgt_device_uapi_get_forget(struct wgt_device *dev, struct wgt_peer *peer);
 
 /* ---- control.c ---- */
 void wgt_ctrl_drain_rings(void *dev);

@@ -201,6 +201,8 @@ void wgt_peer_remove(struct wgt_peer *peer)
 	}
 	if (dev->metrics_cursor == peer)
 		dev->metrics_cursor = peer->list_next;
+	if (dev->get_cursors)
+		wgt_device_uapi_get_forget(dev, peer);
 	if (peer->list_prev)
 		peer->list_prev->list_next = peer->list_next;
 	else

@@ -214,54 +214,120 @@ static int collect_ip(void *ctx, int family, const uint8_t *addr, uint8_t cidr)
 	return 0;
 }
 
-/* Control thread only: struct wgt_uapi_handler.get. */
-int wgt_device_uapi_get(void *ctx, struct wgt_uapi_buf *out)
+/* A streamed get's place: the next peer to write, kept valid across removals. */
+struct wgt_uapi_get_cursor {
+	struct wgt_uapi_get_cursor *prev, *next;  /* dev->get_cursors */
+	struct wgt_peer *peer;                    /* NULL: the end */
+};
+
+/* Bytes of answer per part: the peers between two writes to the socket. */
+#define GET_PART_BYTES (64U << 10)
+
+static void cursor_free(struct wgt_device *dev, struct wgt_uapi_get_cursor *cur)
+{
+	if (cur->prev)
+		cur->prev->next = cur->next;
+	else
+		dev->get_cursors = cur->next;
+	if (cur->next)
+		cur->next->prev = cur->prev;
+	free(cur);
+}
+
+/* Control thread only. */
+void wgt_device_uapi_get_forget(struct wgt_device *dev, struct wgt_peer *peer)
+{
+	for (struct wgt_uapi_get_cursor *c = dev->get_cursors; c; c = c->next)
+		if (c->peer == peer)
+			c->peer = peer->list_next;
+}
+
+/* Control thread only: struct wgt_uapi_handler.get_abort. */
+void wgt_device_uapi_get_abort(void *ctx, void *cursor)
+{
+	cursor_free(ctx, cursor);
+}
+
+/* Control thread only. Appends one peer's lines. Returns 0 or -errno. */
+static int put_peer(struct wgt_device *dev, struct wgt_peer *p, struct wgt_uapi_buf *out)
+{
+	struct wgt_uapi_get_peer gp = { 0 };
+	struct wgt_endpoint ep;
+	struct ips ips = { 0 };
+	int r;
+
+	memcpy(gp.public_key, p->handshake.remote_static, WGT_KEY_LEN);
+	if (p->has_psk)
+		memcpy(gp.preshared_key, p->psk, WGT_KEY_LEN);
+	wgt_peer_get_endpoint(p, &ep);
+	gp.endpoint = ep.addr;
+	gp.last_handshake_time_sec = p->last_handshake.tv_sec;
+	gp.last_handshake_time_nsec = p->last_handshake.tv_nsec;
+	wgt_peer_transfer(p, &gp.rx_bytes, &gp.tx_bytes);
+	gp.persistent_keepalive_interval = p->timers.persistent_keepalive_interval;
+	gp.protocol_version = 1;
+	r = wgt_allowedips_walk_by_value(dev->allowedips, p, collect_ip, &ips);
+	gp.allowed_ips = ips.v;
+	gp.n_allowed_ips = ips.n;
+	if (!r)
+		r = wgt_uapi_format_get_peer(out, &gp);
+	free(ips.v);
+	OPENSSL_cleanse(&gp, sizeof(gp));
+	return r;
+}
+
+/*
+ * Control thread only: struct wgt_uapi_handler.get. Streams the peers in
+ * list order, GET_PART_BYTES at a time: no view of all of them is built. A
+ * peer removed meanwhile is skipped (the cursor moves past it), a peer
+ * added meanwhile comes at the end; the device lines are those of the start.
+ */
+int wgt_device_uapi_get(void *ctx, struct wgt_uapi_buf *out, void **cursor)
 {
 	struct wgt_device *dev = ctx;
-	struct wgt_uapi_get_device g = { 0 };
-	struct wgt_uapi_get_peer *peers;
-	struct wgt_peer *p;
-	size_t n = 0;
+	struct wgt_uapi_get_cursor *cur = *cursor;
 	int r = 0;
 
-	peers = calloc(dev->n_peers ? dev->n_peers : 1, sizeof(*peers));
-	if (!peers)
-		return -ENOMEM;
-	g.has_private_key = dev->identity.has_identity;
-	memcpy(g.private_key, dev->identity.static_private, WGT_KEY_LEN);
-	g.listen_port = dev->listen_port;
-	g.fwmark = dev->fwmark;
-	for (p = dev->peers_head; p; p = p->list_next, n++) {
-		struct wgt_uapi_get_peer *gp = &peers[n];
-		struct wgt_endpoint ep;
-		struct ips ips = { 0 };
+	if (!cur) {
+		struct wgt_uapi_get_device g = { 0 };
 
-		memcpy(gp->public_key, p->handshake.remote_static, WGT_KEY_LEN);
-		if (p->has_psk)
-			memcpy(gp->preshared_key, p->psk, WGT_KEY_LEN);
-		wgt_peer_get_endpoint(p, &ep);
-		gp->endpoint = ep.addr;
-		gp->last_handshake_time_sec = p->last_handshake.tv_sec;
-		gp->last_handshake_time_nsec = p->last_handshake.tv_nsec;
-		wgt_peer_transfer(p, &gp->rx_bytes, &gp->tx_bytes);
-		gp->persistent_keepalive_interval = p->timers.persistent_keepalive_interval;
-		gp->protocol_version = 1;
-		r = wgt_allowedips_walk_by_value(dev->allowedips, p, collect_ip, &ips);
-		gp->allowed_ips = ips.v;
-		gp->n_allowed_ips = ips.n;
+		cur = calloc(1, sizeof(*cur));
+		if (!cur)
+			return -ENOMEM;
+		g.has_private_key = dev->identity.has_identity;
+		memcpy(g.private_key, dev->identity.static_private, WGT_KEY_LEN);
+		g.listen_port = dev->listen_port;
+		g.fwmark = dev->fwmark;
+		r = wgt_uapi_format_get_device(out, &g);
+		OPENSSL_cleanse(&g, sizeof(g));
 		if (r) {
-			n++;
-			goto out;
+			free(cur);
+			return r;
 		}
+		cur->peer = dev->peers_head;
+		cur->next = dev->get_cursors;
+		if (cur->next)
+			cur->next->prev = cur;
+		dev->get_cursors = cur;
 	}
-	g.peers = peers;
-	g.n_peers = n;
-	r = wgt_uapi_format_get(out, &g);
-out:
-	for (size_t i = 0; i < n; i++)
-		free((void *)peers[i].allowed_ips);
-	OPENSSL_cleanse(peers, (dev->n_peers ? dev->n_peers : 1) * sizeof(*peers));
-	free(peers);
-	OPENSSL_cleanse(&g, sizeof(g));
+	while (cur->peer && out->len < GET_PART_BYTES) {
+		r = put_peer(dev, cur->peer, out);
+		if (r)
+			goto fail;
+		cur->peer = cur->peer->list_next;
+	}
+	if (cur->peer && out->len) {
+		*cursor = cur;
+		return 0;
+	}
+	r = wgt_uapi_format_get_end(out);
+	if (r)
+		goto fail;
+	cursor_free(dev, cur);
+	*cursor = NULL;
+	return 1;
+fail:
+	cursor_free(dev, cur);
+	*cursor = NULL;
 	return r;
 }

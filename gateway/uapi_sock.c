@@ -58,6 +58,7 @@ struct conn {
 	size_t set_bytes;               /* fed to parser: our share of srv->set_bytes */
 	struct wgt_uapi_buf out;        /* the reply being written; may hold a private key */
 	size_t out_off;
+	void *get_cursor;               /* a streamed get in progress: the handler's place */
 	size_t op_len;
 	size_t in_off, in_len;          /* unread part of in[] */
 	char op[WGT_UAPI_SOCK_MAX_OP_LINE];
@@ -144,6 +145,8 @@ static void conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	s->n_conns--;
 	s->stats.open_conns = s->n_conns;
+	if (c->get_cursor)
+		s->h.get_abort(s->ctx, c->get_cursor);
 	parser_drop(c);
 	wgt_uapi_buf_free(&c->out);
 	explicit_bzero(c, sizeof(*c));
@@ -296,12 +299,38 @@ static int step_op(struct conn *c, const unsigned char *d, size_t len)
 	return r;
 }
 
+/*
+ * Control thread only. Appends the next part of a get answer. Returns 0, or
+ * <0 after part of the answer went out: close the connection.
+ */
+static int get_next(struct conn *c, bool first)
+{
+	struct wgt_uapi_server *s = c->srv;
+	double t0 = mono_s();
+	int r;
+
+	r = s->h.get(s->ctx, &c->out, &c->get_cursor);
+	handler_ran(c, t0);
+	WGT_ASSERT(r <= 1);
+	WGT_ASSERT(r == 0 ? c->get_cursor != NULL : c->get_cursor == NULL);
+	if (r >= 0 && !c->out.len)
+		r = -EIO;
+	if (r < 0) {
+		warn_limited(&s->req_rl, "uapi %s: get failed: %s", s->path, strerror(-r));
+		if (c->get_cursor) {
+			s->h.get_abort(s->ctx, c->get_cursor);
+			c->get_cursor = NULL;
+		}
+		wgt_uapi_buf_free(&c->out);
+		return first ? queue_errno(c, r) : r;
+	}
+	return 0;
+}
+
 /* Control thread only. The byte after get=1. */
 static int step_get(struct conn *c, unsigned char next)
 {
 	struct wgt_uapi_server *s = c->srv;
-	double t0;
-	int r;
 
 	c->in_off++;
 	c->state = ST_OP;
@@ -313,18 +342,7 @@ static int step_get(struct conn *c, unsigned char next)
 		return queue_errno(c, -EINVAL);
 	}
 	s->stats.gets++;
-	t0 = mono_s();
-	r = s->h.get(s->ctx, &c->out);
-	handler_ran(c, t0);
-	WGT_ASSERT(r <= 0);
-	if (!r && !c->out.len)
-		r = -EIO;
-	if (r < 0) {
-		warn_limited(&s->req_rl, "uapi %s: get failed: %s", s->path, strerror(-r));
-		wgt_uapi_buf_free(&c->out);
-		return queue_errno(c, r);
-	}
-	return 0;
+	return get_next(c, true);
 }
 
 /*
@@ -497,6 +515,17 @@ static void conn_run(struct conn *c)
 			}
 			wgt_uapi_buf_free(&c->out);
 			c->out_off = 0;
+			if (c->get_cursor) {
+				/* The next part of a streamed get, written on the next write
+				 * event: other connections and the loop get their turn. */
+				if (get_next(c, false) < 0) {
+					conn_free(c);
+					return;
+				}
+				ev_io_stop(loop, &c->rio);
+				ev_io_start(loop, &c->wio);
+				return;
+			}
 			if (c->close_after) {
 				conn_free(c);
 				return;
@@ -854,7 +883,7 @@ int wgt_uapi_server_open(struct ev_loop *loop, const char *dir, const char *ifna
 	struct wgt_uapi_server *s;
 	int n, r;
 
-	if (!loop || !h || !h->set || !h->get || !ret || !ifname_ok(ifname))
+	if (!loop || !h || !h->set || !h->get || !h->get_abort || !ret || !ifname_ok(ifname))
 		return -EINVAL;
 	if (!dir)
 		dir = WGT_UAPI_SOCK_DEFAULT_DIR;

@@ -80,11 +80,21 @@ struct wgt_uapi_handler {
 	 */
 	int (*set)(void *ctx, const struct wgt_uapi_device *dev);
 	/*
-	 * Appends the complete get answer to out: key=value lines, "errno=0\n\n"
-	 * included, i.e. what wgt_uapi_format_get() writes. Returns 0 or -errno;
-	 * on error the server drops what was appended and answers errno=<err>.
+	 * Appends the next part of the get answer to out (what
+	 * wgt_uapi_format_get() writes, "errno=0\n\n" last), so that a
+	 * million peers are streamed, not built in memory at once. *cursor is
+	 * NULL on the first call of a get; the handler keeps its place there.
+	 * Three outcomes:
+	 *   1   the answer is complete (*cursor is NULL again);
+	 *   0   more follows (out is not empty, *cursor is set): the server
+	 *       writes out, then calls again with the same cursor;
+	 *   <0  -errno (*cursor is NULL again): on the first call the server
+	 *       drops what was appended and answers errno=<err>; later, part
+	 *       of the answer went out, so it closes the connection.
 	 */
-	int (*get)(void *ctx, struct wgt_uapi_buf *out);
+	int (*get)(void *ctx, struct wgt_uapi_buf *out, void **cursor);
+	/* A connection with a get in progress closed: frees the handler's cursor. */
+	void (*get_abort)(void *ctx, void *cursor);
 	/*
 	 * The socket file was removed or replaced by someone else: the daemon
 	 * should exit. Called once; may close the server. May be NULL.

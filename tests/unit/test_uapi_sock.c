@@ -56,6 +56,11 @@ static struct {
 	struct wgt_uapi_allowedip allowed_ip;
 	const struct wgt_uapi_buf *answer;  /* get: appended as is when set */
 	unsigned set_delay_ms;              /* set: the daemon's own time, not the client's */
+	unsigned stream_peers;              /* get: streamed, one peer per part */
+	unsigned streamed;                  /* peers written so far */
+	int stream_fail_at;                 /* get: a later part fails with -ENOMEM (0: none) */
+	int aborts;
+	int cursor;                         /* what the streamed get's cursor points to */
 } fake;
 
 static int fake_set(void *ctx, const struct wgt_uapi_device *dev)
@@ -81,13 +86,43 @@ static int fake_set(void *ctx, const struct wgt_uapi_device *dev)
 	return fake.set_ret;
 }
 
-static int fake_get(void *ctx, struct wgt_uapi_buf *out)
+/* One part of a streamed get: the device lines first, then peer `streamed`, then the end. */
+static int fake_stream(struct wgt_uapi_buf *out, void **cursor)
+{
+	struct wgt_uapi_get_device dev = { .listen_port = fake.listen_port };
+	struct wgt_uapi_get_peer peer = { 0 };
+
+	if (!*cursor) {
+		ck_assert_int_eq(wgt_uapi_format_get_device(out, &dev), 0);
+		*cursor = &fake.cursor;
+	} else {
+		ck_assert_ptr_eq(*cursor, &fake.cursor);
+	}
+	if (fake.streamed < fake.stream_peers) {
+		if (fake.stream_fail_at && fake.streamed == (unsigned)fake.stream_fail_at) {
+			*cursor = NULL;
+			return -ENOMEM;
+		}
+		memset(peer.public_key, (int)(fake.streamed % 256), sizeof(peer.public_key));
+		ck_assert_int_eq(wgt_uapi_format_get_peer(out, &peer), 0);
+		fake.streamed++;
+		return 0;
+	}
+	ck_assert_int_eq(wgt_uapi_format_get_end(out), 0);
+	*cursor = NULL;
+	return 1;
+}
+
+static int fake_get(void *ctx, struct wgt_uapi_buf *out, void **cursor)
 {
 	struct wgt_uapi_get_device dev = { .listen_port = fake.listen_port };
 
-	fake.gets++;
+	if (!*cursor)
+		fake.gets++;
 	if (fake.get_ret)
 		return fake.get_ret;
+	if (fake.stream_peers)
+		return fake_stream(out, cursor);
 	if (fake.answer) {
 		/* A plain malloc'd buffer: grown here as the formatter would. */
 		char *d = realloc(out->data, out->len + fake.answer->len);
@@ -97,9 +132,15 @@ static int fake_get(void *ctx, struct wgt_uapi_buf *out)
 		out->data = d;
 		out->len += fake.answer->len;
 		out->cap = out->len;
-		return 0;
+		return 1;
 	}
-	return wgt_uapi_format_get(out, &dev);
+	return wgt_uapi_format_get(out, &dev) ?: 1;
+}
+
+static void fake_get_abort(void *ctx, void *cursor)
+{
+	ck_assert_ptr_eq(cursor, &fake.cursor);
+	fake.aborts++;
 }
 
 static void fake_removed(void *ctx)
@@ -110,6 +151,7 @@ static void fake_removed(void *ctx)
 static const struct wgt_uapi_handler handler = {
 	.set = fake_set,
 	.get = fake_get,
+	.get_abort = fake_get_abort,
 	.removed = fake_removed,
 };
 
@@ -409,6 +451,67 @@ START_TEST(test_get)
 	ck_assert_int_eq(fake.gets, 2);
 	ck_assert_uint_eq(stats().gets, 2);
 	client_close(&c);
+}
+END_TEST
+
+/* A get streamed in parts arrives whole, as if written at once; one that fails late hangs up. */
+START_TEST(test_get_streamed)
+{
+	struct client c;
+	char want[4096];
+	size_t n;
+
+	fake.listen_port = 51820;
+	fake.stream_peers = 3;
+	open_server();
+	client_open(&c);
+	client_sends(&c, "get=1\n\n");
+	n = (size_t)snprintf(want, sizeof(want), "listen_port=51820\n");
+	for (unsigned i = 0; i < 3; i++) {
+		n += (size_t)snprintf(want + n, sizeof(want) - n, "public_key=");
+		for (unsigned k = 0; k < 32; k++)
+			n += (size_t)snprintf(want + n, sizeof(want) - n, "%02x", i);
+		n += (size_t)snprintf(want + n, sizeof(want) - n,
+				      "\npreshared_key=%064d\nprotocol_version=1\n"
+				      "last_handshake_time_sec=0\nlast_handshake_time_nsec=0\n"
+				      "tx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=0\n", 0);
+	}
+	snprintf(want + n, sizeof(want) - n, "errno=0\n\n");
+	client_expect(&c, want);
+	ck_assert_uint_eq(fake.streamed, 3);
+	ck_assert_int_eq(fake.gets, 1);
+
+	/* The connection goes on after a streamed answer. */
+	fake.stream_peers = 0;
+	client_sends(&c, "get=1\n\n");
+	client_expect(&c, "listen_port=51820\nerrno=0\n\n");
+
+	/* A part after the first fails: part of the answer went out, so the server hangs up. */
+	fake.stream_peers = 5;
+	fake.streamed = 0;
+	fake.stream_fail_at = 2;
+	client_sends(&c, "get=1\n\n");
+	PUMP_UNTIL((client_fill(&c, 65536), c.eof));
+	ck_assert_ptr_null(memmem(c.buf, c.len, "\n\n", 2));
+	ck_assert_int_eq(fake.aborts, 0);
+	client_close(&c);
+}
+END_TEST
+
+/* A client that leaves during a streamed get: the handler's cursor is handed back. */
+START_TEST(test_get_streamed_abort)
+{
+	struct client c;
+
+	fake.stream_peers = 1000000;
+	open_server();
+	client_open(&c);
+	client_sends(&c, "get=1\n\n");
+	PUMP_UNTIL(fake.streamed > 20); /* parts went out; a million do not fit a socket buffer */
+	client_close(&c);
+	PUMP_UNTIL(fake.aborts == 1);
+	ck_assert_uint_lt(fake.streamed, 1000000);
+	PUMP_UNTIL(stats().open_conns == 0);
 }
 END_TEST
 
@@ -1131,6 +1234,8 @@ static Suite *uapi_sock_suite(void)
 
 	tcase_add_checked_fixture(proto, setup, teardown);
 	tcase_add_test(proto, test_get);
+	tcase_add_test(proto, test_get_streamed);
+	tcase_add_test(proto, test_get_streamed_abort);
 	tcase_add_test(proto, test_set_wg_bytes);
 	tcase_add_test(proto, test_set_malformed);
 	tcase_add_test(proto, test_line_too_long);
