@@ -377,10 +377,10 @@ static void add_allowed_ip(struct parser *p, const char *key, unsigned idx, cons
 		error_here(p, "%s: entry %u: %s", key, idx, why);
 		return;
 	}
-	if (p->n_allowedips >= WGT_UAPI_MAX_ALLOWEDIPS) {
+	if (p->n_allowedips >= WGT_CONF_MAX_ALLOWEDIPS) {
 		if (!p->allowedips_capped)
 			error_here(p, "%s: more than %u allowed IPs in the file", key,
-				   WGT_UAPI_MAX_ALLOWEDIPS);
+				   WGT_CONF_MAX_ALLOWEDIPS);
 		p->allowedips_capped = true;
 		return;
 	}
@@ -572,9 +572,9 @@ static void start_peer(struct parser *p)
 	struct wgt_uapi_device *wg = &p->conf->wg;
 	struct wgt_conf *conf = p->conf;
 
-	if (wg->n_peers >= WGT_UAPI_MAX_PEERS) {
+	if (wg->n_peers >= WGT_CONF_MAX_PEERS) {
 		if (!p->peers_capped)
-			error_here(p, "more than %u peers", WGT_UAPI_MAX_PEERS);
+			error_here(p, "more than %u peers", WGT_CONF_MAX_PEERS);
 		p->peers_capped = true;
 		p->section = SEC_SKIP;
 		return;

@@ -38,6 +38,10 @@
 #define WGT_CONF_HOST_LEN 256         /* an endpoint's host, '\0' included */
 #define WGT_CONF_MAX_ADDRESSES 256    /* Address entries of the interface */
 #define WGT_CONF_MAX_FILE_BYTES (64U << 20)
+/* A file's peers and allowed IPs: the UAPI caps of one set before they grew to a million
+ * peers (WGT_UAPI_MAX_PEERS); a file this size fits WGT_CONF_MAX_FILE_BYTES. */
+#define WGT_CONF_MAX_PEERS (1U << 17)
+#define WGT_CONF_MAX_ALLOWEDIPS (1U << 20)
 
 /* An interface address, "10.0.0.1/24" or "fd00::1/64" (a bare address is /32 or /128). */
 struct wgt_conf_address {

@@ -145,7 +145,7 @@ static void check_conf(const struct wgt_conf *conf)
 	size_t i, j;
 
 	FUZZ_CHECK(!(wg->flags & WGT_UAPI_DEV_REPLACE_PEERS));
-	FUZZ_CHECK(wg->n_peers <= WGT_UAPI_MAX_PEERS);
+	FUZZ_CHECK(wg->n_peers <= WGT_CONF_MAX_PEERS);
 	FUZZ_CHECK(conf->n_addresses <= WGT_CONF_MAX_ADDRESSES);
 	FUZZ_CHECK(!(conf->flags & WGT_CONF_HAS_MTU) || (conf->mtu >= 68 && conf->mtu <= 65535));
 	FUZZ_CHECK(conf->table != WGT_CONF_TABLE_ID || conf->table_id);

@@ -724,7 +724,7 @@ START_TEST(test_cap_peers)
 	struct wgt_conf *conf = NULL;
 	struct msgs m = { 0 };
 	size_t len;
-	char *text = many_peers(WGT_UAPI_MAX_PEERS + 2, 0, &len);
+	char *text = many_peers(WGT_CONF_MAX_PEERS + 2, 0, &len);
 	int r;
 
 	r = wgt_conf_parse_text("t.conf", NULL, text, len, collect, &m, &conf);
@@ -734,10 +734,10 @@ START_TEST(test_cap_peers)
 	msgs_free(&m);
 	/* Exactly at the cap: every peer, no duplicate found among distinct keys. */
 	free(text);
-	text = many_peers(WGT_UAPI_MAX_PEERS, 0, &len);
+	text = many_peers(WGT_CONF_MAX_PEERS, 0, &len);
 	r = wgt_conf_parse_text("t.conf", NULL, text, len, collect, &m, &conf);
 	ck_assert_int_eq(r, 0);
-	ck_assert_uint_eq(conf->wg.n_peers, WGT_UAPI_MAX_PEERS);
+	ck_assert_uint_eq(conf->wg.n_peers, WGT_CONF_MAX_PEERS);
 	wgt_conf_free(conf);
 	msgs_free(&m);
 	free(text);
