@@ -82,7 +82,7 @@
  * and buckets are bounded by the prefix count, so memory is bounded too.
  */
 
-#define WGT_ALLOWEDIPS_MAX (1U << 20)
+#define WGT_ALLOWEDIPS_MAX (1U << 22) /* 4 per peer at the gateway's 2^20 peers */
 
 struct wgt_allowedips;
 
