@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Many idle peers on one device: how long `wg addconf` takes to load N peers (an IPv4
 # /32 and an IPv6 /128 each, from perf/wgate-loadgen --print-peers), how long
-# `wg show IFACE dump` takes to list them, and the gateway's peak RSS (VmHWM) with the
+# `wg show IFACE dump` takes to list them, how long `wg setconf` of the same peers takes
+# (a replacing set: all removed, all added again), and the gateway's peak RSS (VmHWM) with the
 # bytes per peer above an empty device. Against wgate and, for reference, Debian's
 # wireguard-go (which caps a device at 65,536 peers: skipped above that).
 #
@@ -105,7 +106,7 @@ log "generating $PEERS peers (seed $SEED)"
 
 # run_one IMPL RUN: one load into a fresh gateway; appends one result line to $TMP/results.
 run_one() {
-	local impl=$1 run=$2 ns ifc bin pid base load dump hwm hwm_load rss n per
+	local impl=$1 run=$2 ns ifc bin pid base load dump replace hwm hwm_load rss n per
 
 	case $impl in
 	wgate) bin=$WGATE ;;
@@ -140,11 +141,13 @@ run_one() {
 	dump=$(seconds ip netns exec "$ns" wg show "$ifc" dump)
 	n=$(ip netns exec "$ns" wg show "$ifc" peers | wc -l)
 	hwm=$(kib "$pid" VmHWM) rss=$(kib "$pid" VmRSS)
+	# The same peers again as one replacing set: every peer removed, then added.
+	replace=$(seconds ip netns exec "$ns" wg setconf "$ifc" "$TMP/peers.conf")
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	per=$(awk -v a="$rss" -v b="$base" -v n="$n" 'BEGIN { printf "%.0f", n ? (a - b) * 1024 / n : 0 }')
-	printf '%s run %s: %s peers: addconf %s s, dump %s s, peak RSS %.0f MiB (%.0f MiB before the dump), RSS %.0f MiB (%s B per idle peer above an empty device)\n' \
-		"$impl" "$run" "$n" "$load" "$dump" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" \
+	printf '%s run %s: %s peers: addconf %s s, dump %s s, setconf (replace) %s s, peak RSS %.0f MiB (%.0f MiB before the dump), RSS %.0f MiB (%s B per idle peer above an empty device)\n' \
+		"$impl" "$run" "$n" "$load" "$dump" "$replace" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" \
 		"$(awk -v k="$hwm_load" 'BEGIN { print k / 1024 }')" \
 		"$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$per" | tee -a "$TMP/results" >&2
 	[ "$n" -eq "$PEERS" ] || { log "$impl: $n peers listed, $PEERS loaded"; return 1; }
