@@ -141,8 +141,12 @@ run_one() {
 	dump=$(seconds ip netns exec "$ns" wg show "$ifc" dump)
 	n=$(ip netns exec "$ns" wg show "$ifc" peers | wc -l)
 	hwm=$(kib "$pid" VmHWM) rss=$(kib "$pid" VmRSS)
-	# The same peers again as one replacing set: every peer removed, then added.
-	replace=$(seconds ip netns exec "$ns" wg setconf "$ifc" "$TMP/peers.conf")
+	# The same peers again as one replacing set: every peer removed, then added (the
+	# [Interface] keeps the key: setconf clears what the file does not give).
+	printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\n\n' "$(cat "$TMP/gw.key")" >"$TMP/set.conf"
+	cat "$TMP/peers.conf" >>"$TMP/set.conf"
+	replace=$(seconds ip netns exec "$ns" wg setconf "$ifc" "$TMP/set.conf")
+	ip netns exec "$ns" wg show "$ifc" public-key >/dev/null
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	per=$(awk -v a="$rss" -v b="$base" -v n="$n" 'BEGIN { printf "%.0f", n ? (a - b) * 1024 / n : 0 }')
