@@ -137,7 +137,8 @@ void wgt_ctrl_drain_rings(void *arg)
 		}
 		if (atomic_exchange_explicit(&w->events_overflow, false, memory_order_relaxed))
 			for (struct wgt_peer *p = dev->peers_head; p; p = p->list_next)
-				collect_events(p, i);
+				if (p->pcpu) /* none: no worker ever saw the peer */
+					collect_events(p, i);
 	}
 	if (dev->gone)
 		ev_break(dev->loop, EVBREAK_ALL);
@@ -211,7 +212,7 @@ int wgt_device_send_to_peer(struct wgt_device *dev, struct wgt_peer *peer, const
 	if (ep.addr.sa.sa_family == AF_UNSPEC)
 		return -EDESTADDRREQ;
 	r = wgt_device_send_to(dev, &ep.addr, &ep.local, ep.ifindex, buf, len);
-	if (!r)
+	if (!r && !wgt_peer_pcpu_alloc(peer))
 		wgt_peer_count_tx(peer, dev->n_workers, len);
 	return r;
 }

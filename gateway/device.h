@@ -102,6 +102,11 @@ struct wgt_staged;
 struct wgt_peer {
 	/* Read-mostly by workers. */
 	struct wgt_device *dev;
+	/* n_workers + 1 slots: the workers', then the control thread's. NULL while the peer
+	 * never had a handshake message (an idle peer carries none): wgt_peer_pcpu_alloc()
+	 * sets it once, before any keypair of the peer exists, and workers reach it only
+	 * through a keypair, whose acquire load (send.c, index.h) orders this store. */
+	struct wgt_peer_pcpu *pcpu;
 	struct wgt_noise_keypairs keypairs;
 	_Atomic uint32_t staged_inflight;  /* packets handed to control, not yet sent or dropped */
 	_Atomic uint64_t want_handshake_at; /* monotonic ns of the last "want handshake" request */
@@ -144,7 +149,6 @@ struct wgt_peer {
 	 * acquire load in wgt_peer_name(); a replaced string is freed after a grace period. */
 	_Atomic(char *) name;
 
-	struct wgt_peer_pcpu pcpu[];       /* workers, then the control thread */
 };
 
 /* A packet waiting for a session: payload at buf + WGT_PKT_HEADROOM. */
@@ -370,6 +374,8 @@ struct wgt_peer *wgt_peer_lookup(struct wgt_device *dev, const uint8_t public_ke
 void wgt_peer_remove(struct wgt_peer *peer);
 void wgt_peer_remove_all(struct wgt_device *dev);
 void wgt_peer_set_psk(struct wgt_peer *peer, const uint8_t *psk);
+/* Control thread only. Gives the peer its counters (peer->pcpu) if it has none. Returns 0 or -ENOMEM. */
+int wgt_peer_pcpu_alloc(struct wgt_peer *peer);
 /* Any thread: a consistent copy of the endpoint. */
 void wgt_peer_get_endpoint(struct wgt_peer *peer, struct wgt_endpoint *ret);
 /* Any thread: sets the endpoint (and our source address for it). */
@@ -378,9 +384,10 @@ void wgt_peer_set_endpoint(struct wgt_peer *peer, const struct wgt_endpoint *ep)
 void wgt_peer_roam(struct wgt_peer *peer, const union wgt_sockaddr *src,
 		   const union wgt_sockaddr *local, uint32_t ifindex);
 void wgt_peer_clear_endpoint_src(struct wgt_peer *peer);
-/* Control thread only: sums of the per-worker counters. */
+/* Control thread only: sums of the per-worker counters (0 for a peer without them). */
 void wgt_peer_transfer(const struct wgt_peer *peer, uint64_t *ret_rx, uint64_t *ret_tx);
-/* Worker `slot` (or the control thread, slot n_workers): counts and records a timer event. */
+/* Worker `slot` (or the control thread, slot n_workers): counts. peer->pcpu is set: a worker
+ * has a keypair of the peer; the control thread calls wgt_peer_pcpu_alloc() first. */
 static inline void wgt_peer_count_tx(struct wgt_peer *peer, unsigned slot, uint64_t bytes)
 {
 	struct wgt_peer_pcpu *p = &peer->pcpu[slot];

@@ -152,6 +152,11 @@ static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg
 		return;
 	}
 	peer = wgt_container_of(hs, struct wgt_peer, handshake);
+	/* Its first handshake: now the peer gets its counters (idle peers have none). */
+	if (wgt_peer_pcpu_alloc(peer)) {
+		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
+		return log_peer(WGT_LOG_WARN, peer, "no memory for its counters", -ENOMEM);
+	}
 	wgt_peer_roam(peer, &msg->src, msg->local.sa.sa_family ? &msg->local : NULL, msg->ifindex);
 	wgt_audit_endpoint(peer);
 	wgt_peer_count_rx(peer, dev->n_workers, WGT_MSG_INITIATION_LEN);
@@ -220,6 +225,11 @@ static void consume_response(struct wgt_device *dev, const struct wgt_ctrl_msg *
 	if (!peer) {
 		dev->hs.failed[WGT_HS_FAIL_UNKNOWN_INDEX]++;
 		return;
+	}
+	/* Normally given when the initiation went out (wgt_device_send_to_peer). */
+	if (wgt_peer_pcpu_alloc(peer)) {
+		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
+		return log_peer(WGT_LOG_WARN, peer, "no memory for its counters", -ENOMEM);
 	}
 	r = wgt_noise_consume_response(&peer->handshake, resp);
 	if (r) {

@@ -116,7 +116,7 @@ static void grow_hash(struct wgt_device *dev)
 int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN],
 		    struct wgt_peer **ret)
 {
-	size_t size = sizeof(struct wgt_peer) + (dev->n_workers + 1) * sizeof(struct wgt_peer_pcpu);
+	size_t size = sizeof(struct wgt_peer);
 	struct wgt_peer *peer;
 	uint64_t seed;
 	size_t b;
@@ -173,6 +173,21 @@ err:
 	return r;
 }
 
+/* Control thread only. */
+int wgt_peer_pcpu_alloc(struct wgt_peer *peer)
+{
+	size_t size = (peer->dev->n_workers + 1) * sizeof(struct wgt_peer_pcpu);
+	struct wgt_peer_pcpu *p;
+
+	if (peer->pcpu)
+		return 0;
+	if (posix_memalign((void **)&p, WGT_CACHELINE, size))
+		return -ENOMEM;
+	memset(p, 0, size);
+	peer->pcpu = p;
+	return 0;
+}
+
 static void peer_free(void *ptr)
 {
 	struct wgt_peer *peer = ptr;
@@ -181,6 +196,7 @@ static void peer_free(void *ptr)
 	wgt_cookie_maker_clear(&peer->cookie);
 	OPENSSL_cleanse(peer->psk, sizeof(peer->psk));
 	free(atomic_load_explicit(&peer->name, memory_order_relaxed));
+	free(peer->pcpu);
 	free(peer);
 }
 
@@ -324,7 +340,7 @@ void wgt_peer_transfer(const struct wgt_peer *peer, uint64_t *ret_rx, uint64_t *
 {
 	uint64_t rx = 0, tx = 0;
 
-	for (unsigned i = 0; i <= peer->dev->n_workers; i++) {
+	for (unsigned i = 0; peer->pcpu && i <= peer->dev->n_workers; i++) {
 		rx += atomic_load_explicit(&peer->pcpu[i].rx_bytes, memory_order_relaxed);
 		tx += atomic_load_explicit(&peer->pcpu[i].tx_bytes, memory_order_relaxed);
 	}

@@ -78,12 +78,14 @@ static struct wgt_device *fake_device(struct wgt_peer **peers, unsigned n)
 	dev->ctrl_send_enobufs = 1;
 	dev->peer_add_failures = 6;
 	for (unsigned i = 0; i < n; i++) {
-		struct wgt_peer *p = aligned_alloc(64, WGT_ALIGN_UP(sizeof(*p) +
-								    2 * sizeof(p->pcpu[0]), 64));
+		struct wgt_peer *p = aligned_alloc(64, WGT_ALIGN_UP(sizeof(*p), 64));
 		uint8_t addr[4] = { 10, 0, 0, (uint8_t)(i + 1) };
 
 		ck_assert_ptr_nonnull(p);
-		memset(p, 0, sizeof(*p) + 2 * sizeof(p->pcpu[0]));
+		memset(p, 0, sizeof(*p));
+		p->pcpu = aligned_alloc(64, 2 * sizeof(p->pcpu[0]));
+		ck_assert_ptr_nonnull(p->pcpu);
+		memset(p->pcpu, 0, 2 * sizeof(p->pcpu[0]));
 		p->dev = dev;
 		memset(p->handshake.remote_static, (int)i + 1, WGT_KEY_LEN);
 		atomic_store(&p->pcpu[0].rx_bytes, 1000 * (i + 1));
@@ -108,6 +110,7 @@ static void fake_device_free(struct wgt_device *dev)
 	for (struct wgt_peer *p = dev->peers_head, *next; p; p = next) {
 		next = p->list_next;
 		free(atomic_load(&p->name));
+		free(p->pcpu);
 		free(p);
 	}
 	wgt_allowedips_free(dev->allowedips);
