@@ -11,7 +11,8 @@
 #
 # Usage: perf/bench_scale.sh (as root)
 # Environment: BENCH_PEERS (100000), BENCH_IMPLS ("wgate wggo"), BENCH_RUNS (1),
-# BENCH_WGGO_PEERS (60000: wireguard-go's peers when BENCH_PEERS is more),
+# BENCH_WGGO_PEERS (60000: wireguard-go's peers when BENCH_PEERS is more). The peers go
+# in sets of at most 200,000 (one `wg addconf` each: a set is capped at 64 MiB of text).
 # WGATE, LOADGEN, WGATE_THREADS (2), BENCH_RESULTS (default perf/results; writes scale.txt),
 # BENCH_MALLOC_CONF: wgate's jemalloc options; "dirty_decay_ms:0,muzzy_decay_ms:0" returns
 # freed pages at once, so that the RSS after the load counts live peers only (by default
@@ -24,6 +25,7 @@ PEERS=${BENCH_PEERS:-100000}
 IMPLS=${BENCH_IMPLS:-wgate wggo}
 RUNS=${BENCH_RUNS:-1}
 WGGO_PEERS=${BENCH_WGGO_PEERS:-60000}
+CHUNK=200000
 THREADS=${WGATE_THREADS:-2}
 RESULTS=${BENCH_RESULTS:-$ROOT/perf/results}
 SEED=20
@@ -98,7 +100,7 @@ seconds() {
 	local t0 t1
 
 	t0=$(date +%s%N)
-	"$@" >/dev/null
+	"$@" >/dev/null || { log "failed: $*"; return 1; }
 	t1=$(date +%s%N)
 	awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f", d / 1e9 }'
 }
@@ -107,6 +109,15 @@ seconds() {
 log "generating $PEERS peers (seed $SEED)"
 "$LOADGEN" --print-peers --peers "$PEERS" --seed "$SEED" --tunnel-net 10.64.0.0/10 \
 	>"$TMP/peers.conf"
+
+# load_chunks NS IFACE: wg addconf of every $TMP/chunk.* in turn.
+load_chunks() {
+	local f
+
+	for f in "$TMP"/chunk.*; do
+		ip netns exec "$1" wg addconf "$2" "$f" || return 1
+	done
+}
 
 # run_one IMPL RUN: one load into a fresh gateway; appends one result line to $TMP/results.
 run_one() {
@@ -142,7 +153,10 @@ run_one() {
 	ip netns exec "$ns" wg set "$ifc" private-key "$TMP/gw.key" listen-port 51820
 	ip -n "$ns" link set "$ifc" up
 	base=$(kib "$pid" VmRSS)
-	load=$(seconds ip netns exec "$ns" wg addconf "$ifc" "$conf")
+	# At most CHUNK peers per addconf: a set is capped at 64 MiB of text (~500k peers).
+	rm -f "$TMP"/chunk.*
+	split -l $((4 * CHUNK)) -a 3 "$conf" "$TMP/chunk."
+	load=$(seconds load_chunks "$ns" "$ifc")
 	hwm_load=$(kib "$pid" VmHWM)
 	dump=$(seconds ip netns exec "$ns" wg show "$ifc" dump)
 	n=$(ip netns exec "$ns" wg show "$ifc" peers | wc -l)
