@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Many idle peers on one device: how long `wg addconf` takes to load N peers (an IPv4
 # /32 and an IPv6 /128 each, from perf/wgate-loadgen --print-peers), how long
-# `wg show IFACE dump` takes to list them, how long `wg setconf` of the same peers takes
-# (a replacing set: all removed, all added again), and the gateway's peak RSS (VmHWM) with the
+# `wg show IFACE dump` takes to list them, how long loading the same peers again takes
+# with the first set a `wg setconf` (a replacing set: all removed, all added again), and the gateway's peak RSS (VmHWM) with the
 # bytes per peer above an empty device. Against wgate and, for reference, Debian's
 # wireguard-go, which caps a device at 65,536 peers: it gets the first BENCH_WGGO_PEERS.
 #
@@ -12,7 +12,8 @@
 # Usage: perf/bench_scale.sh (as root)
 # Environment: BENCH_PEERS (100000), BENCH_IMPLS ("wgate wggo"), BENCH_RUNS (1),
 # BENCH_WGGO_PEERS (60000: wireguard-go's peers when BENCH_PEERS is more). The peers go
-# in sets of at most 200,000 (one `wg addconf` each: a set is capped at 64 MiB of text).
+# in sets of at most BENCH_CHUNK (200000) (one `wg addconf` each: a set is capped at 64 MiB
+# of text).
 # WGATE, LOADGEN, WGATE_THREADS (2), BENCH_RESULTS (default perf/results; writes scale.txt),
 # BENCH_MALLOC_CONF: wgate's jemalloc options; "dirty_decay_ms:0,muzzy_decay_ms:0" returns
 # freed pages at once, so that the RSS after the load counts live peers only (by default
@@ -25,7 +26,7 @@ PEERS=${BENCH_PEERS:-100000}
 IMPLS=${BENCH_IMPLS:-wgate wggo}
 RUNS=${BENCH_RUNS:-1}
 WGGO_PEERS=${BENCH_WGGO_PEERS:-60000}
-CHUNK=200000
+CHUNK=${BENCH_CHUNK:-200000}
 THREADS=${WGATE_THREADS:-2}
 RESULTS=${BENCH_RESULTS:-$ROOT/perf/results}
 SEED=20
@@ -110,12 +111,14 @@ log "generating $PEERS peers (seed $SEED)"
 "$LOADGEN" --print-peers --peers "$PEERS" --seed "$SEED" --tunnel-net 10.64.0.0/10 \
 	>"$TMP/peers.conf"
 
-# load_chunks NS IFACE: wg addconf of every $TMP/chunk.* in turn.
+# load_chunks NS IFACE [setconf]: wg addconf of every $TMP/chunk.* in turn (with
+# setconf: wg setconf of the first).
 load_chunks() {
-	local f
+	local f cmd=${3:-addconf}
 
 	for f in "$TMP"/chunk.*; do
-		ip netns exec "$1" wg addconf "$2" "$f" || return 1
+		ip netns exec "$1" wg "$cmd" "$2" "$f" || return 1
+		cmd=addconf
 	done
 }
 
@@ -161,11 +164,12 @@ run_one() {
 	dump=$(seconds ip netns exec "$ns" wg show "$ifc" dump)
 	n=$(ip netns exec "$ns" wg show "$ifc" peers | wc -l)
 	hwm=$(kib "$pid" VmHWM) rss=$(kib "$pid" VmRSS)
-	# The same peers again as one replacing set: every peer removed, then added (the
-	# [Interface] keeps the key: setconf clears what the file does not give).
+	# The same peers again, the first set replacing: every peer removed, then all added
+	# (its [Interface] keeps the key: setconf clears what the file does not give).
 	printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\n\n' "$(cat "$TMP/gw.key")" >"$TMP/set.conf"
-	cat "$conf" >>"$TMP/set.conf"
-	replace=$(seconds ip netns exec "$ns" wg setconf "$ifc" "$TMP/set.conf")
+	cat "$TMP/chunk.aaa" >>"$TMP/set.conf"
+	mv "$TMP/set.conf" "$TMP/chunk.aaa"
+	replace=$(seconds load_chunks "$ns" "$ifc" setconf)
 	ip netns exec "$ns" wg show "$ifc" public-key >/dev/null
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
