@@ -12,6 +12,7 @@
 
 #include "common/compiler.h"
 #include "config/conf_pvt.h"
+#include "config/parse.h"
 
 #define MAX_LINE 4096U       /* bytes, '\n' and a trailing '\r' excluded */
 #define MAX_ERRORS 100U      /* then one line saying so, and the parse stops */
@@ -244,7 +245,7 @@ static bool parse_number(struct parser *p, const char *key, const char *v, size_
 {
 	uint64_t n;
 
-	if (wgt_conf_parse_uint(v, len, max, &n) || n < min) {
+	if (wgt_parse_uint(v, len, max, &n) || n < min) {
 		error_here(p, "%s: not a number from %u to %u", key, min, max);
 		return false;
 	}
@@ -295,7 +296,7 @@ static void set_table(struct parser *p, const char *key, const char *v, size_t l
 	} else if (equals_ci(v, len, "main")) {
 		conf->table = WGT_CONF_TABLE_ID;
 		conf->table_id = 254; /* RT_TABLE_MAIN */
-	} else if (!wgt_conf_parse_uint(v, len, UINT32_MAX, &n) && n) {
+	} else if (!wgt_parse_uint(v, len, UINT32_MAX, &n) && n) {
 		conf->table = WGT_CONF_TABLE_ID;
 		conf->table_id = (uint32_t)n;
 	} else {
@@ -463,7 +464,7 @@ static void set_keepalive(struct parser *p, const char *key, const char *v, size
 
 	if (equals_ci(v, len, "off"))
 		n = 0;
-	else if (wgt_conf_parse_uint(v, len, 65535, &n)) {
+	else if (wgt_parse_uint(v, len, 65535, &n)) {
 		error_here(p, "%s: not off or a number of seconds from 0 to 65535", key);
 		return;
 	}

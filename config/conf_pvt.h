@@ -53,9 +53,6 @@ bool wgt_conf_has_key_run(const char *v, size_t len);
  */
 bool wgt_conf_key_from_base64(uint8_t key[32], const char *v, size_t len);
 
-/* Decimal digits only, no sign or space, at most `max`. 0, -EINVAL (not a number) or -ERANGE. */
-int wgt_conf_parse_uint(const char *v, size_t len, uint64_t max, uint64_t *ret);
-
 /* FwMark as wg reads it: `off` (0), 0x-prefixed hexadecimal or decimal, at most 2^32-1. */
 const char *wgt_conf_parse_fwmark(const char *v, size_t len, uint32_t *ret);
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/parse.h"
+
 /* All ones when lo <= c <= hi, else zero; no branch on c (c, lo, hi < 2^31). */
 static uint32_t in_range(uint32_t c, uint32_t lo, uint32_t hi)
 {
@@ -80,27 +82,6 @@ bool wgt_conf_has_key_run(const char *v, size_t len)
 	return false;
 }
 
-int wgt_conf_parse_uint(const char *v, size_t len, uint64_t max, uint64_t *ret)
-{
-	uint64_t n = 0;
-	size_t i;
-
-	if (!len)
-		return -EINVAL;
-	for (i = 0; i < len; i++)
-		if (v[i] < '0' || v[i] > '9')
-			return -EINVAL;
-	for (i = 0; i < len; i++) {
-		unsigned digit = (unsigned)(v[i] - '0');
-
-		if (n > (max - digit) / 10)
-			return -ERANGE;
-		n = n * 10 + digit;
-	}
-	*ret = n;
-	return 0;
-}
-
 static int hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -131,7 +112,7 @@ const char *wgt_conf_parse_fwmark(const char *v, size_t len, uint32_t *ret)
 				return "above 0xffffffff";
 		}
 	} else {
-		int r = wgt_conf_parse_uint(v, len, UINT32_MAX, &n);
+		int r = wgt_parse_uint(v, len, UINT32_MAX, &n);
 
 		if (r == -ERANGE)
 			return "above 4294967295";
@@ -140,16 +121,6 @@ const char *wgt_conf_parse_fwmark(const char *v, size_t len, uint32_t *ret)
 	}
 	*ret = (uint32_t)n;
 	return NULL;
-}
-
-/* Copies an address into a NUL-terminated buffer for inet_pton(). */
-static bool copy_addr(char out[INET6_ADDRSTRLEN], const char *v, size_t len)
-{
-	if (!len || len >= INET6_ADDRSTRLEN || memchr(v, '\0', len))
-		return false;
-	memcpy(out, v, len);
-	out[len] = '\0';
-	return true;
 }
 
 const char *wgt_conf_parse_prefix(const char *v, size_t len, int *ret_family,
@@ -163,7 +134,7 @@ const char *wgt_conf_parse_prefix(const char *v, size_t len, int *ret_family,
 	uint64_t n;
 	int family;
 
-	if (!copy_addr(buf, v, addr_len))
+	if (!wgt_parse_copy_addr(buf, v, addr_len))
 		return "not an IPv4 or IPv6 address";
 	if (memchr(buf, ':', addr_len)) {
 		if (memchr(buf, '%', addr_len))
@@ -182,7 +153,7 @@ const char *wgt_conf_parse_prefix(const char *v, size_t len, int *ret_family,
 	if (slash) {
 		size_t bits_len = len - addr_len - 1;
 
-		if (!bits_len || bits_len > 3 || wgt_conf_parse_uint(slash + 1, bits_len, max, &n))
+		if (!bits_len || bits_len > 3 || wgt_parse_uint(slash + 1, bits_len, max, &n))
 			return family == AF_INET ? "prefix length is not a number from 0 to 32" :
 						   "prefix length is not a number from 0 to 128";
 	}
@@ -250,7 +221,7 @@ static const char *parse_bracketed(const char *v, size_t len, struct wgt_conf_en
 	size_t addr_len = pct ? (size_t)(pct - v) : len;
 	struct in6_addr a;
 
-	if (!copy_addr(buf, v, addr_len) || inet_pton(AF_INET6, buf, &a) != 1)
+	if (!wgt_parse_copy_addr(buf, v, addr_len) || inet_pton(AF_INET6, buf, &a) != 1)
 		return "not an IPv6 address inside [ ]";
 	if (pct) {
 		const char *zone = pct + 1;
@@ -259,7 +230,7 @@ static const char *parse_bracketed(const char *v, size_t len, struct wgt_conf_en
 
 		if (!zone_len)
 			return "empty IPv6 zone after '%'";
-		if (!wgt_conf_parse_uint(zone, zone_len, UINT32_MAX, &scope)) {
+		if (!wgt_parse_uint(zone, zone_len, UINT32_MAX, &scope)) {
 			ep->sa.in6.sin6_scope_id = (uint32_t)scope;
 		} else if (is_zone_name(zone, zone_len)) {
 			copy_host(ep, v, len);
@@ -310,7 +281,7 @@ const char *wgt_conf_parse_endpoint(const char *v, size_t len, struct wgt_conf_e
 	port_len = len - (size_t)(port - v);
 	if (!port_len)
 		return "missing the port after ':'";
-	if (wgt_conf_parse_uint(port, port_len, 65535, &n) || !n)
+	if (wgt_parse_uint(port, port_len, 65535, &n) || !n)
 		return "port is not a number from 1 to 65535";
 	ep.port = (uint16_t)n;
 	if (!host_len)
@@ -325,7 +296,7 @@ const char *wgt_conf_parse_endpoint(const char *v, size_t len, struct wgt_conf_e
 	} else {
 		char buf[INET6_ADDRSTRLEN];
 
-		if (copy_addr(buf, host, host_len) &&
+		if (wgt_parse_copy_addr(buf, host, host_len) &&
 		    inet_pton(AF_INET, buf, &ep.sa.in4.sin_addr) == 1) {
 			ep.sa.in4.sin_family = AF_INET;
 			ep.sa.in4.sin_port = htons(ep.port);

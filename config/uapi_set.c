@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/compiler.h"
+#include "config/parse.h"
 
 struct wgt_uapi_parser {
 	struct wgt_uapi_limits limits;
@@ -123,45 +124,9 @@ static bool parse_key(uint8_t key[WGT_UAPI_KEY_LEN], const char *v, size_t len)
 	return true;
 }
 
-/*
- * Decimal digits only, like Go's strconv.ParseUint(v, 10, bits): no sign,
- * no space, no base prefix; leading zeros are accepted. Returns 0,
- * -EINVAL (not a number) or -ERANGE (above max).
- */
-static int parse_uint(const char *v, size_t len, uint64_t max, uint64_t *ret)
-{
-	uint64_t n = 0;
-	size_t i;
-
-	if (!len)
-		return -EINVAL;
-	for (i = 0; i < len; i++)
-		if (v[i] < '0' || v[i] > '9')
-			return -EINVAL;
-	for (i = 0; i < len; i++) {
-		unsigned digit = (unsigned)(v[i] - '0');
-
-		if (n > (max - digit) / 10)
-			return -ERANGE;
-		n = n * 10 + digit;
-	}
-	*ret = n;
-	return 0;
-}
-
 static bool is_true(const char *v, size_t len)
 {
 	return len == 4 && !memcmp(v, "true", 4);
-}
-
-/* Copies an address into a NUL-terminated buffer for inet_pton(). */
-static bool copy_addr(char out[INET6_ADDRSTRLEN], const char *v, size_t len)
-{
-	if (!len || len >= INET6_ADDRSTRLEN || memchr(v, '\0', len))
-		return false;
-	memcpy(out, v, len);
-	out[len] = '\0';
-	return true;
 }
 
 /* A name rather than a mistyped number: letters, digits, '.', '-', and at least one letter. */
@@ -193,7 +158,7 @@ static const char *parse_scope(const char *v, size_t len, uint32_t *ret)
 
 	if (!len)
 		return "empty IPv6 zone after '%'";
-	r = parse_uint(v, len, UINT32_MAX, &n);
+	r = wgt_parse_uint(v, len, UINT32_MAX, &n);
 	if (!r) {
 		*ret = (uint32_t)n;
 		return NULL;
@@ -254,11 +219,11 @@ static const char *parse_endpoint(const char *v, size_t len, union wgt_sockaddr 
 			return "an IPv6 address needs brackets: [addr]:port";
 	}
 	port_len = len - (size_t)(port - v);
-	if (parse_uint(port, port_len, 65535, &n))
+	if (wgt_parse_uint(port, port_len, 65535, &n))
 		return "port is not a number in 0-65535";
 
 	if (v[0] == '[') {
-		if (!copy_addr(addr, host, host_len) ||
+		if (!wgt_parse_copy_addr(addr, host, host_len) ||
 		    inet_pton(AF_INET6, addr, &sa.in6.sin6_addr) != 1)
 			return "not a numeric IPv6 address inside [ ]";
 		if (zone) {
@@ -270,7 +235,7 @@ static const char *parse_endpoint(const char *v, size_t len, union wgt_sockaddr 
 		sa.in6.sin6_family = AF_INET6;
 		sa.in6.sin6_port = htons((uint16_t)n);
 	} else {
-		if (!copy_addr(addr, host, host_len) ||
+		if (!wgt_parse_copy_addr(addr, host, host_len) ||
 		    inet_pton(AF_INET, addr, &sa.in4.sin_addr) != 1)
 			return looks_like_hostname(host, host_len) ?
 			       "hostnames are not accepted (wg resolves them before sending)" :
@@ -303,7 +268,7 @@ static const char *parse_allowedip(const char *v, size_t len, struct wgt_uapi_al
 	slash = memrchr(v, '/', len);
 	if (!slash)
 		return "missing '/cidr'";
-	if (!copy_addr(addr, v, (size_t)(slash - v)))
+	if (!wgt_parse_copy_addr(addr, v, (size_t)(slash - v)))
 		return "not an IP address";
 	if (strchr(addr, ':')) {
 		if (inet_pton(AF_INET6, addr, ip.addr) != 1)
@@ -319,7 +284,7 @@ static const char *parse_allowedip(const char *v, size_t len, struct wgt_uapi_al
 	bits_len = len - (size_t)(bits - v);
 	if (bits_len > 1 && bits[0] == '0')
 		return "prefix length has a leading zero";
-	if (parse_uint(bits, bits_len, 255, &cidr))
+	if (wgt_parse_uint(bits, bits_len, 255, &cidr))
 		return "prefix length is not a number";
 	if (cidr > (ip.family == AF_INET ? 32U : 128U))
 		return ip.family == AF_INET ? "prefix length above 32" : "prefix length above 128";
@@ -391,7 +356,7 @@ static int set_private_key(struct wgt_uapi_parser *p, const char *key, const cha
 static int set_listen_port(struct wgt_uapi_parser *p, const char *key, const char *v, size_t len)
 {
 	uint64_t n;
-	int r = parse_uint(v, len, 65535, &n);
+	int r = wgt_parse_uint(v, len, 65535, &n);
 
 	if (r)
 		return bad_uint(p, key, r, 65535);
@@ -403,7 +368,7 @@ static int set_listen_port(struct wgt_uapi_parser *p, const char *key, const cha
 static int set_fwmark(struct wgt_uapi_parser *p, const char *key, const char *v, size_t len)
 {
 	uint64_t n;
-	int r = parse_uint(v, len, UINT32_MAX, &n);
+	int r = wgt_parse_uint(v, len, UINT32_MAX, &n);
 
 	if (r)
 		return bad_uint(p, key, r, UINT32_MAX);
@@ -482,7 +447,7 @@ static int set_keepalive(struct wgt_uapi_parser *p, const char *key, const char 
 {
 	struct wgt_uapi_peer *peer = cur_peer(p);
 	uint64_t n;
-	int r = parse_uint(v, len, 65535, &n);
+	int r = wgt_parse_uint(v, len, 65535, &n);
 
 	if (r)
 		return bad_uint(p, key, r, 65535);
