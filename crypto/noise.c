@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/spinlock.h"
 #include "crypto/aead.h"
 #include "crypto/blake2s.h"
 #include "crypto/tai64n.h"
@@ -457,15 +458,6 @@ static void default_retire(struct wgt_noise_keypair *kp, void *arg)
 	wgt_noise_keypair_free(kp);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 /*
  * Any thread. The slots' writers' lock. Holders only store to slots and
  * read them: no call, no allocation, so a waiter spins for a few stores
@@ -473,16 +465,15 @@ static inline void cpu_relax(void)
  */
 static void slots_lock(struct wgt_noise_keypairs *kps)
 {
-	/* K1: acquire, pairs with K2 of the previous holder: its slot changes are visible. */
-	while (atomic_flag_test_and_set_explicit(&kps->lock, memory_order_acquire))
-		cpu_relax();
+	/* K1: acquire (S1), pairs with K2 of the previous holder: its slot changes are visible. */
+	wgt_spin_lock(&kps->lock);
 }
 
 /* Lock holder only. */
 static void slots_unlock(struct wgt_noise_keypairs *kps)
 {
-	/* K2: release, pairs with K1 of the next holder. */
-	atomic_flag_clear_explicit(&kps->lock, memory_order_release);
+	/* K2: release (S2), pairs with K1 of the next holder. */
+	wgt_spin_unlock(&kps->lock);
 }
 
 /* Keypairs a slot change dropped: retired once the lock is released. */
@@ -514,7 +505,7 @@ void wgt_noise_keypairs_init(struct wgt_noise_keypairs *kps)
 	atomic_init(&kps->current, NULL);
 	atomic_init(&kps->previous, NULL);
 	atomic_init(&kps->next, NULL);
-	atomic_flag_clear_explicit(&kps->lock, memory_order_relaxed);
+	wgt_spin_init(&kps->lock);
 	kps->retire = default_retire;
 	kps->retire_arg = NULL;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/compiler.h"
+#include "common/spinlock.h"
 
 #define WORD_BITS 64
 #define RING_WORDS (WGT_REPLAY_BITS_TOTAL / WORD_BITS)
@@ -16,28 +17,21 @@ _Static_assert(sizeof(((struct wgt_replay *)0)->bitmap) * 8 == WGT_REPLAY_BITS_T
 /* `counter + 1 + WGT_REPLAY_WINDOW` below must not wrap for any counter we let in. */
 _Static_assert(WGT_REJECT_AFTER_MESSAGES <= UINT64_MAX - WGT_REPLAY_WINDOW, "reject limit");
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 /* Any thread. */
 static void lock(struct wgt_replay *r)
 {
-	/* L1: acquire, pairs with U1 of the previous holder, so its bitmap and greatest writes are visible. */
-	while (atomic_flag_test_and_set_explicit(&r->lock, memory_order_acquire))
-		cpu_relax();
+	/*
+	 * L1: acquire (S1), pairs with U1 of the previous holder, so its bitmap
+	 * and greatest writes are visible.
+	 */
+	wgt_spin_lock(&r->lock);
 }
 
 /* Lock holder only. */
 static void unlock(struct wgt_replay *r)
 {
-	/* U1: release, pairs with L1 of the next holder. */
-	atomic_flag_clear_explicit(&r->lock, memory_order_release);
+	/* U1: release (S2), pairs with L1 of the next holder. */
+	wgt_spin_unlock(&r->lock);
 }
 
 /* Owner only, before the keypair is published to other threads (publication orders it). */
@@ -45,7 +39,7 @@ void wgt_replay_init(struct wgt_replay *r)
 {
 	memset(r->bitmap, 0, sizeof(r->bitmap));
 	r->greatest = 0;
-	atomic_flag_clear_explicit(&r->lock, memory_order_relaxed);
+	wgt_spin_init(&r->lock);
 }
 
 /*
