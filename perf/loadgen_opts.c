@@ -15,6 +15,7 @@
 #include "crypto/x25519.h"
 #include "perf/loadgen_pvt.h"
 #include "perf/simpeer.h"
+#include "perf/tool_util.h"
 
 static void usage(FILE *f)
 {
@@ -54,34 +55,6 @@ static void usage(FILE *f)
 	      f);
 }
 
-/* Decodes a 44-character base64 key as `wg genkey`/`wg pubkey` print it. */
-static int parse_key(uint8_t key[WGT_KEY_LEN], const char *b64)
-{
-	uint8_t out[WGT_KEY_LEN + 1];
-	int n;
-
-	if (strlen(b64) != 44 || b64[43] != '=' || b64[42] == '=')
-		return -EINVAL;
-	n = EVP_DecodeBlock(out, (const unsigned char *)b64, 44);
-	if (n == WGT_KEY_LEN + 1)
-		memcpy(key, out, WGT_KEY_LEN);
-	OPENSSL_cleanse(out, sizeof(out));
-	return n == WGT_KEY_LEN + 1 ? 0 : -EINVAL;
-}
-
-static int parse_u64(uint64_t *ret, const char *s, uint64_t min, uint64_t max)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || end == s || s[0] == '-' || v < min || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 static int parse_double(double *ret, const char *s, double max)
 {
 	char *end;
@@ -93,33 +66,6 @@ static int parse_double(double *ret, const char *s, double max)
 		return -EINVAL;
 	*ret = v;
 	return 0;
-}
-
-/* "A.B.C.D:PORT" or "[v6]:PORT". */
-static int parse_endpoint(union wgt_sockaddr *ep, const char *s)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
-	uint64_t port;
-	size_t hlen;
-
-	if (!colon || parse_u64(&port, colon + 1, 1, 65535))
-		return -EINVAL;
-	hlen = (size_t)(colon - s);
-	if (hlen < 2 || hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	memset(ep, 0, sizeof(*ep));
-	if (host[0] == '[' && host[hlen - 1] == ']') {
-		host[hlen - 1] = '\0';
-		ep->in6.sin6_family = AF_INET6;
-		ep->in6.sin6_port = htons((uint16_t)port);
-		return inet_pton(AF_INET6, host + 1, &ep->in6.sin6_addr) == 1 ? 0 : -EINVAL;
-	}
-	ep->in4.sin_family = AF_INET;
-	ep->in4.sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &ep->in4.sin_addr) == 1 ? 0 : -EINVAL;
 }
 
 /* "ADDR/LEN"; host bits are cleared. */
@@ -137,12 +83,12 @@ static int parse_net(struct lg_net *net, const char *s)
 	addr[alen] = '\0';
 	memset(net, 0, sizeof(*net));
 	if (inet_pton(AF_INET, addr, &net->base.in4.sin_addr) == 1) {
-		if (parse_u64(&len, slash + 1, 8, 32))
+		if (wgt_tool_parse_u64(&len, slash + 1, 8, 32))
 			return -EINVAL;
 		net->base.sa.sa_family = AF_INET;
 		net->base.in4.sin_addr.s_addr &= htonl(len ? ~0U << (32 - len) : 0);
 	} else if (inet_pton(AF_INET6, addr, &net->base.in6.sin6_addr) == 1) {
-		if (parse_u64(&len, slash + 1, 64, 128))
+		if (wgt_tool_parse_u64(&len, slash + 1, 64, 128))
 			return -EINVAL;
 		net->base.sa.sa_family = AF_INET6;
 		for (i = 0; i < 16; i++) {
@@ -239,22 +185,22 @@ int lg_parse_options(struct lg_opts *o, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'S':
-			bad = parse_endpoint(&o->server, optarg);
+			bad = wgt_tool_parse_endpoint(&o->server, optarg);
 			have_server = !bad;
 			break;
 		case 'K':
-			bad = parse_key(o->server_public, optarg);
+			bad = wgt_tool_parse_key(o->server_public, optarg);
 			o->have_server_public = !bad;
 			break;
 		case 'n':
-			bad = parse_u64(&v, optarg, 1, LG_MAX_PEERS);
+			bad = wgt_tool_parse_u64(&v, optarg, 1, LG_MAX_PEERS);
 			o->peers = (uint32_t)v;
 			break;
 		case 's':
-			bad = parse_u64(&o->seconds, optarg, 1, 86400);
+			bad = wgt_tool_parse_u64(&o->seconds, optarg, 1, 86400);
 			break;
 		case 'e':
-			bad = parse_u64(&o->seed, optarg, 0, UINT64_MAX);
+			bad = wgt_tool_parse_u64(&o->seed, optarg, 0, UINT64_MAX);
 			break;
 		case 'P':
 			o->print_peers = true;
@@ -263,7 +209,7 @@ int lg_parse_options(struct lg_opts *o, int argc, char **argv)
 			bad = parse_double(&o->rate, optarg, 1000);
 			break;
 		case 'z':
-			bad = parse_u64(&v, optarg, LG_MIN_SIZE, LG_MAX_SIZE);
+			bad = wgt_tool_parse_u64(&v, optarg, LG_MIN_SIZE, LG_MAX_SIZE);
 			o->size = (size_t)v;
 			break;
 		case 't':
@@ -285,11 +231,11 @@ int lg_parse_options(struct lg_opts *o, int argc, char **argv)
 			o->have_source = !bad;
 			break;
 		case 'k':
-			bad = parse_u64(&v, optarg, 1, LG_MAX_SOCKETS);
+			bad = wgt_tool_parse_u64(&v, optarg, 1, LG_MAX_SOCKETS);
 			o->sockets = (unsigned int)v;
 			break;
 		case 'p':
-			bad = parse_u64(&v, optarg, 0, 65535);
+			bad = wgt_tool_parse_u64(&v, optarg, 0, 65535);
 			o->source_port = (unsigned int)v;
 			break;
 		case 'R':
@@ -297,18 +243,18 @@ int lg_parse_options(struct lg_opts *o, int argc, char **argv)
 			o->ramp_ns = (uint64_t)(d * 1e9);
 			break;
 		case 'A':
-			bad = parse_u64(&v, optarg, 0, 65535);
+			bad = wgt_tool_parse_u64(&v, optarg, 0, 65535);
 			o->keepalive_s = (uint16_t)v;
 			break;
 		case 'y':
-			bad = parse_u64(&v, optarg, 5, 170);
+			bad = wgt_tool_parse_u64(&v, optarg, 5, 170);
 			o->rekey_after_ns = v * WGT_NSEC_PER_SEC;
 			break;
 		case 'c':
 			bad = parse_double(&o->churn, optarg, 100000);
 			break;
 		case 'H':
-			bad = parse_u64(&v, optarg, 1, 3600);
+			bad = wgt_tool_parse_u64(&v, optarg, 1, 3600);
 			o->hs_timeout_ns = v * WGT_NSEC_PER_SEC;
 			break;
 		case 'd':
@@ -316,7 +262,7 @@ int lg_parse_options(struct lg_opts *o, int argc, char **argv)
 			o->drain_ns = (uint64_t)(d * 1e9);
 			break;
 		case 'l':
-			bad = parse_u64(&o->max_loss, optarg, 0, UINT64_MAX);
+			bad = wgt_tool_parse_u64(&o->max_loss, optarg, 0, UINT64_MAX);
 			break;
 		case 'q':
 			o->quiet = true;
@@ -410,21 +356,6 @@ int lg_print_peers(const struct lg_opts *o)
 	return r;
 }
 
-/* RFC 1071 over an even or odd number of bytes. */
-static uint16_t csum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 size_t lg_echo_build(uint8_t *pkt, size_t size, struct in_addr src, struct in_addr dst, uint16_t id,
 		     uint16_t seq)
 {
@@ -440,7 +371,7 @@ size_t lg_echo_build(uint8_t *pkt, size_t size, struct in_addr src, struct in_ad
 	pkt[9] = 1;   /* ICMP */
 	memcpy(pkt + 12, &src, 4);
 	memcpy(pkt + 16, &dst, 4);
-	c = csum(pkt, 20);
+	c = wgt_tool_inet_csum(pkt, 20);
 	pkt[10] = (uint8_t)(c >> 8);
 	pkt[11] = (uint8_t)c;
 	icmp[0] = 8;  /* echo request */
@@ -450,7 +381,7 @@ size_t lg_echo_build(uint8_t *pkt, size_t size, struct in_addr src, struct in_ad
 	icmp[7] = (uint8_t)seq;
 	for (i = 28; i < size; i++)
 		pkt[i] = (uint8_t)i;
-	c = csum(icmp, size - 20);
+	c = wgt_tool_inet_csum(icmp, size - 20);
 	icmp[2] = (uint8_t)(c >> 8);
 	icmp[3] = (uint8_t)c;
 	return size;

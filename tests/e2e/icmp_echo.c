@@ -6,21 +6,7 @@
 #include <string.h>
 
 #include "common/random.h"
-
-/* RFC 1071 Internet checksum, returned in host order; a correct packet sums to 0. */
-static uint16_t inet_csum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
+#include "perf/tool_util.h"
 
 static void put_be16(uint8_t *p, uint16_t v)
 {
@@ -47,13 +33,13 @@ size_t icmp_echo_build(uint8_t *pkt, uint8_t type, struct in_addr src, struct in
 	pkt[9] = IPPROTO_ICMP;
 	memcpy(pkt + 12, &src, 4);
 	memcpy(pkt + 16, &dst, 4);
-	put_be16(pkt + 10, inet_csum(pkt, IPV4_HEADER_LEN));
+	put_be16(pkt + 10, wgt_tool_inet_csum(pkt, IPV4_HEADER_LEN));
 
 	icmp[0] = type;
 	put_be16(icmp + 4, id);
 	put_be16(icmp + 6, seq);
 	memmove(icmp + ICMP_HEADER_LEN, payload, payload_len);
-	put_be16(icmp + 2, inet_csum(icmp, ICMP_HEADER_LEN + payload_len));
+	put_be16(icmp + 2, wgt_tool_inet_csum(icmp, ICMP_HEADER_LEN + payload_len));
 	return total;
 }
 
@@ -72,7 +58,7 @@ int icmp_echo_parse(struct icmp_echo *e, const uint8_t *pkt, size_t padded_len, 
 		*why = "bad IPv4 header or total length";
 		return -EINVAL;
 	}
-	if (inet_csum(pkt, ihl)) {
+	if (wgt_tool_inet_csum(pkt, ihl)) {
 		*why = "bad IPv4 header checksum";
 		return -EINVAL;
 	}
@@ -85,7 +71,7 @@ int icmp_echo_parse(struct icmp_echo *e, const uint8_t *pkt, size_t padded_len, 
 		*why = "truncated ICMP header";
 		return -EINVAL;
 	}
-	if (inet_csum(icmp, total - ihl)) {
+	if (wgt_tool_inet_csum(icmp, total - ihl)) {
 		*why = "bad ICMP checksum";
 		return -EINVAL;
 	}

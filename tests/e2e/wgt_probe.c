@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "common/clock.h"
 #include "common/endpoint.h"
@@ -36,6 +35,7 @@
 #include "crypto/noise.h"
 #include "crypto/tai64n.h"
 #include "crypto/transport.h"
+#include "perf/tool_util.h"
 #include "icmp_echo.h"
 
 /*
@@ -160,66 +160,6 @@ static void note(const char *fmt, ...)
 	fputc('\n', stdout);
 	fflush(stdout);
 	va_end(ap);
-}
-
-/*
- * Decodes a key in the form `wg genkey`/`wg pubkey` print: 44 base64
- * characters, the last a single '='. EVP_DecodeBlock does not strip the
- * padding, so a valid key decodes to 33 bytes of which the last is zero.
- */
-static int parse_key(uint8_t key[WGT_KEY_LEN], const char *b64)
-{
-	uint8_t out[WGT_KEY_LEN + 1];
-	int n;
-
-	if (strlen(b64) != 44 || b64[43] != '=' || b64[42] == '=')
-		return -EINVAL;
-	n = EVP_DecodeBlock(out, (const unsigned char *)b64, 44);
-	if (n != WGT_KEY_LEN + 1) {
-		OPENSSL_cleanse(out, sizeof(out));
-		return -EINVAL;
-	}
-	memcpy(key, out, WGT_KEY_LEN);
-	OPENSSL_cleanse(out, sizeof(out));
-	return 0;
-}
-
-/* Parses "A.B.C.D:PORT" or "[v6]:PORT". Returns 0 or -EINVAL. */
-static int parse_endpoint(union wgt_sockaddr *ep, const char *s)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon;
-	char *end;
-	unsigned long port;
-	size_t hlen;
-
-	colon = strrchr(s, ':');
-	if (!colon)
-		return -EINVAL;
-	hlen = (size_t)(colon - s);
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port == 0 || port > 65535)
-		return -EINVAL;
-
-	memset(ep, 0, sizeof(*ep));
-	if (host[0] == '[' && host[hlen - 1] == ']') {
-		host[hlen - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &ep->in6.sin6_addr) != 1)
-			return -EINVAL;
-		ep->in6.sin6_family = AF_INET6;
-		ep->in6.sin6_port = htons((uint16_t)port);
-		return 0;
-	}
-	if (inet_pton(AF_INET, host, &ep->in4.sin_addr) != 1)
-		return -EINVAL;
-	ep->in4.sin_family = AF_INET;
-	ep->in4.sin_port = htons((uint16_t)port);
-	return 0;
 }
 
 static int parse_uint(unsigned long *ret, const char *s, unsigned long max)
@@ -917,22 +857,22 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'k':
-			if (parse_key(private_key, optarg))
+			if (wgt_tool_parse_key(private_key, optarg))
 				goto bad_arg;
 			have_private = true;
 			break;
 		case 'p':
-			if (parse_key(peer_public, optarg))
+			if (wgt_tool_parse_key(peer_public, optarg))
 				goto bad_arg;
 			have_peer_public = true;
 			break;
 		case 'q':
-			if (parse_key(psk, optarg))
+			if (wgt_tool_parse_key(psk, optarg))
 				goto bad_arg;
 			have_psk = true;
 			break;
 		case 'e':
-			if (parse_endpoint(&p.peer, optarg))
+			if (wgt_tool_parse_endpoint(&p.peer, optarg))
 				goto bad_arg;
 			p.have_peer = true;
 			break;

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "common/clock.h"
 #include "common/compiler.h"
@@ -24,6 +23,7 @@
 #include "crypto/blake2s.h"
 #include "crypto/x25519.h"
 #include "perf/simpeer.h"
+#include "perf/tool_util.h"
 
 /*
  * Design note
@@ -137,33 +137,6 @@ static void usage(FILE *out)
 	      out);
 }
 
-static int parse_u64(uint64_t *ret, const char *s, uint64_t min, uint64_t max)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || end == s || s[0] == '-' || v < min || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
-static int parse_key(uint8_t key[WGT_KEY_LEN], const char *b64)
-{
-	uint8_t out[WGT_KEY_LEN + 1];
-	int n;
-
-	if (strlen(b64) != 44 || b64[43] != '=' || b64[42] == '=')
-		return -EINVAL;
-	n = EVP_DecodeBlock(out, (const unsigned char *)b64, 44);
-	if (n == WGT_KEY_LEN + 1)
-		memcpy(key, out, WGT_KEY_LEN);
-	OPENSSL_cleanse(out, sizeof(out));
-	return n == WGT_KEY_LEN + 1 ? 0 : -EINVAL;
-}
-
 static int read_key_file(uint8_t key[WGT_KEY_LEN], const char *path)
 {
 	char line[128] = { 0 };
@@ -176,7 +149,7 @@ static int read_key_file(uint8_t key[WGT_KEY_LEN], const char *path)
 		line[0] = '\0';
 	fclose(fp);
 	line[strcspn(line, "\r\n")] = '\0';
-	ret = parse_key(key, line);
+	ret = wgt_tool_parse_key(key, line);
 	OPENSSL_cleanse(line, sizeof(line));
 	return ret;
 }
@@ -188,7 +161,7 @@ static int parse_server(struct sockaddr_in *sa, const char *s)
 	uint64_t port;
 	size_t n;
 
-	if (!colon || parse_u64(&port, colon + 1, 1, 65535) || (n = (size_t)(colon - s)) == 0 ||
+	if (!colon || wgt_tool_parse_u64(&port, colon + 1, 1, 65535) || (n = (size_t)(colon - s)) == 0 ||
 	    n >= sizeof(host))
 		return -EINVAL;
 	memcpy(host, s, n);
@@ -206,7 +179,7 @@ static int parse_net(struct opts *o, const char *s)
 	uint64_t len;
 	size_t n;
 
-	if (!slash || parse_u64(&len, slash + 1, 8, 32) || (n = (size_t)(slash - s)) == 0 ||
+	if (!slash || wgt_tool_parse_u64(&len, slash + 1, 8, 32) || (n = (size_t)(slash - s)) == 0 ||
 	    n >= sizeof(host))
 		return -EINVAL;
 	memcpy(host, s, n);
@@ -283,7 +256,7 @@ static int parse_options(struct opts *o, int argc, char **argv)
 			what = "--server wants A.B.C.D:PORT";
 			break;
 		case 'k':
-			r = parse_key(o->server_public, optarg);
+			r = wgt_tool_parse_key(o->server_public, optarg);
 			o->have_public = !r;
 			what = "--server-public-key wants a base64 key";
 			break;
@@ -297,15 +270,15 @@ static int parse_options(struct opts *o, int argc, char **argv)
 			what = "--kind: unknown kind (see --help)";
 			break;
 		case 'c':
-			r = parse_u64(&o->count, optarg, 1, UINT64_MAX / 2);
+			r = wgt_tool_parse_u64(&o->count, optarg, 1, UINT64_MAX / 2);
 			what = "--count wants 1 or more";
 			break;
 		case 'r':
-			r = parse_u64(&o->rate, optarg, 0, 100000000);
+			r = wgt_tool_parse_u64(&o->rate, optarg, 0, 100000000);
 			what = "--rate wants 0..100000000";
 			break;
 		case 't':
-			r = parse_u64(&o->seconds, optarg, 0, 86400);
+			r = wgt_tool_parse_u64(&o->seconds, optarg, 0, 86400);
 			what = "--seconds wants 0..86400";
 			break;
 		case 'n':
@@ -313,12 +286,12 @@ static int parse_options(struct opts *o, int argc, char **argv)
 			what = "--source-net wants an IPv4 CIDR with a prefix of 8..32";
 			break;
 		case 'S':
-			r = parse_u64(&v, optarg, 1, MAX_SOCKETS);
+			r = wgt_tool_parse_u64(&v, optarg, 1, MAX_SOCKETS);
 			o->sockets = (unsigned)v;
 			what = "--sockets wants 1..64";
 			break;
 		case 'z':
-			r = parse_u64(&v, optarg, 0, 1400);
+			r = wgt_tool_parse_u64(&v, optarg, 0, 1400);
 			o->size = v;
 			what = "--size wants 0..1400";
 			break;
