@@ -198,8 +198,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { echo "[$(date +%T)] $*" >&2; }
-
 label_of() {
 	case $1 in
 	raw) echo "raw veth (no tunnel)" ;;
@@ -321,9 +319,6 @@ run_one() {
 		pid=$!
 		echo "$pid" >>"$TMP/pids"
 		printf -v "PID_$side" %s "$pid"
-	}
-	uapi_ready() {
-		[ -S "/var/run/wireguard/$2.sock" ] && ip netns exec "$1" wg show "$2"
 	}
 	# bring_up SIDE NS PID IFNAME KEY PORT TUN PEER_PUB PEER_ADDR PEER_PORT PEER_TUN
 	bring_up() {

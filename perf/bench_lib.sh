@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-# Helpers shared by perf/bench.sh and perf/bench_peers.sh: tools, the daemon, CPU time
-# from /proc, medians over runs. Sourced; expects ROOT, and TMP for median/count.
+# Helpers shared by perf/bench.sh, bench_peers.sh, bench_loadgen.sh and bench_scale.sh:
+# tools, the daemon and the loadgen, a private TMP and its teardown, CPU time from /proc,
+# medians over runs. Sourced; expects ROOT, and TMP for median/count.
 # shellcheck shell=bash
 
 # wait_for SECONDS COMMAND...: polls COMMAND every 50 ms; returns 1 on timeout.
@@ -49,6 +50,54 @@ bench_wgate() {
 		WGATE=$ROOT/build-release/gateway/wgate
 	fi
 	WGATE=$(readlink -f "$WGATE")
+}
+
+# bench_loadgen: sets LOADGEN to perf/wgate-loadgen: LOADGEN, else the one in
+# build-release/ (made by bench_wgate), brought up to date first.
+bench_loadgen() {
+	if [ -z "${LOADGEN:-}" ]; then
+		ninja -C "$ROOT/build-release" perf/wgate-loadgen >&2
+		LOADGEN=$ROOT/build-release/perf/wgate-loadgen
+	fi
+	[ -x "$LOADGEN" ] || { echo "$0: LOADGEN=$LOADGEN is not executable" >&2; exit 1; }
+}
+
+# bench_tmp NAME SOCKETS: makes TMP, /tmp/wgate-NAME.XXXXXX, private (umask 077), with an
+# empty $TMP/netns; at exit (or INT, TERM) bench_cleanup tears down what it lists.
+# SOCKETS: a glob of the UAPI sockets in /var/run/wireguard to remove then.
+bench_tmp() {
+	TMP=$(mktemp -d "/tmp/wgate-$1.XXXXXX")
+	BENCH_SOCKETS=$2
+	umask 077
+	: >"$TMP/netns"
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+# bench_cleanup: kills what runs in the namespaces listed in $TMP/netns, deletes them,
+# the sockets matching BENCH_SOCKETS and TMP, and exits with the status it came with.
+bench_cleanup() {
+	local rc=$? ns pid
+
+	set +e
+	while read -r ns; do
+		[ -n "$ns" ] || continue
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done <"$TMP/netns"
+	# shellcheck disable=SC2086 # a glob
+	rm -f /var/run/wireguard/$BENCH_SOCKETS
+	rm -rf "$TMP"
+	exit "$rc"
+}
+
+log() { echo "[$(date +%T)] $*" >&2; }
+
+# uapi_ready NS IFACE: the daemon's UAPI socket answers.
+uapi_ready() {
+	[ -S "/var/run/wireguard/$2.sock" ] && ip netns exec "$1" wg show "$2"
 }
 
 # proc_cpu PID: utime+stime of the whole process (all threads), in clock ticks.

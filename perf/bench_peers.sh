@@ -101,29 +101,9 @@ else
 	[ -z "$WGGO_CUR_VERSION" ] || CONFIGS+=("p$PEERS-wggo-cur $PEERS 0 wggo-cur")
 fi
 
-TMP=$(mktemp -d /tmp/wgate-bench-peers.XXXXXX)
-umask 077
+bench_tmp bench-peers "wgbp*-$$-*.sock"
 mkdir -p "$TMP/res"
-: >"$TMP/netns"
-cleanup() {
-	local rc=$? ns
 
-	set +e
-	while read -r ns; do
-		[ -n "$ns" ] || continue
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-		ip netns del "$ns" 2>/dev/null
-	done <"$TMP/netns"
-	rm -f /var/run/wireguard/wgbp*-"$$"-*.sock
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "[$(date +%T)] $*" >&2; }
 # label THREADS IMPL: what B is.
 label() {
 	case $2 in
@@ -131,10 +111,6 @@ label() {
 	wggo-cur) echo "wireguard-go (current)" ;;
 	*) echo "wgate $1 thr" ;;
 	esac
-}
-
-uapi_ready() {
-	[ -S "/var/run/wireguard/$2.sock" ] && ip netns exec "$1" wg show "$2"
 }
 
 # run_one NAME PEERS THREADS IMPL RUN TAG: one run, in a subshell; its EXIT trap tears it

@@ -60,38 +60,9 @@ done
 . "$ROOT/perf/bench_lib.sh"
 bench_tools 1
 bench_wgate
-if [ -z "${LOADGEN:-}" ]; then
-	ninja -C "$ROOT/build-release" perf/wgate-loadgen >&2
-	LOADGEN=$ROOT/build-release/perf/wgate-loadgen
-fi
-[ -x "$LOADGEN" ] || { echo "$0: LOADGEN=$LOADGEN is not executable" >&2; exit 1; }
+bench_loadgen
 
-TMP=$(mktemp -d /tmp/wgate-bench-scale.XXXXXX)
-umask 077
-: >"$TMP/netns"
-cleanup() {
-	local rc=$? ns pid
-
-	set +e
-	while read -r ns; do
-		[ -n "$ns" ] || continue
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-		ip netns del "$ns" 2>/dev/null
-	done <"$TMP/netns"
-	rm -f /var/run/wireguard/wbs*-"$$".sock
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "[$(date +%T)] $*" >&2; }
-
-uapi_ready() {
-	[ -S "/var/run/wireguard/$2.sock" ] && ip netns exec "$1" wg show "$2"
-}
+bench_tmp bench-scale "wbs*-$$.sock"
 
 # kib PID KEY: a /proc/PID/status value in KiB.
 kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
