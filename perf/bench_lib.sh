@@ -4,6 +4,18 @@
 # medians over runs. Sourced; expects ROOT, and TMP for median/count.
 # shellcheck shell=bash
 
+# bench_help: prints the calling script's header comment (line 3 up to `set -euo`) as its
+# usage text.
+bench_help() {
+	sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+# bench_root: exits 1 with one line unless root with /dev/net/tun.
+bench_root() {
+	[ "$(id -u)" -eq 0 ] || { echo "$0: needs root (network namespaces, TUN devices)" >&2; exit 1; }
+	[ -c /dev/net/tun ] || { echo "$0: /dev/net/tun is missing" >&2; exit 1; }
+}
+
 # wait_for SECONDS COMMAND...: polls COMMAND every 50 ms; returns 1 on timeout.
 wait_for() {
 	local tries=$(($1 * 20))

@@ -35,6 +35,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=perf/bench_lib.sh
+. "$ROOT/perf/bench_lib.sh"
 PEERS=${BENCH_PEERS:-10000}
 DUR=${BENCH_SECONDS:-180}
 RAMP=${BENCH_RAMP:-20}
@@ -52,7 +54,7 @@ PORT=51821
 case ${1:-} in
 "") ;;
 -h | --help)
-	sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+	bench_help
 	exit 0
 	;;
 *)
@@ -74,11 +76,8 @@ done
 for kind in $RUNS; do
 	[[ $kind =~ ^(burst|hold)$ ]] || { echo "$0: unknown run $kind (burst, hold)" >&2; exit 2; }
 done
-[ "$(id -u)" -eq 0 ] || { echo "$0: needs root (network namespaces, TUN devices)" >&2; exit 1; }
-[ -c /dev/net/tun ] || { echo "$0: /dev/net/tun is missing" >&2; exit 1; }
+bench_root
 
-# shellcheck source=perf/bench_lib.sh
-. "$ROOT/perf/bench_lib.sh"
 bench_tools 1
 bench_wgate
 bench_loadgen

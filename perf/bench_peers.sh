@@ -31,6 +31,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=perf/bench_lib.sh
+. "$ROOT/perf/bench_lib.sh"
 DUR=${BENCH_SECONDS:-10}
 RUNS=${BENCH_RUNS:-3}
 PEERS=${BENCH_PEERS:-2}
@@ -45,7 +47,7 @@ case ${1:-} in
 "") ;;
 --sweep) SWEEP=1 ;;
 -h | --help)
-	sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+	bench_help
 	exit 0
 	;;
 *)
@@ -61,10 +63,8 @@ esac
 	{ echo "BENCH_SWEEP_PEERS must be comma-separated numbers 1..8; got '$SWEEP_PEERS'" >&2; exit 2; }
 [[ $SWEEP_THREADS =~ ^[1-8](,[1-8])*$ ]] ||
 	{ echo "BENCH_SWEEP_THREADS must be comma-separated numbers 1..8; got '$SWEEP_THREADS'" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "$0: needs root (network namespaces, TUN devices)" >&2; exit 1; }
-[ -c /dev/net/tun ] || { echo "$0: /dev/net/tun is missing" >&2; exit 1; }
+bench_root
 
-. "$ROOT/perf/bench_lib.sh"
 bench_tools 1
 bench_wgate
 CLK_TCK=$(getconf CLK_TCK)

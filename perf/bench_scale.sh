@@ -22,6 +22,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=perf/bench_lib.sh
+. "$ROOT/perf/bench_lib.sh"
 PEERS=${BENCH_PEERS:-100000}
 IMPLS=${BENCH_IMPLS:-wgate wggo}
 RUNS=${BENCH_RUNS:-1}
@@ -34,7 +36,7 @@ SEED=20
 case ${1:-} in
 "") ;;
 -h | --help)
-	sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+	bench_help
 	exit 0
 	;;
 *)
@@ -53,11 +55,8 @@ for impl in $IMPLS; do
 	*) echo "$0: unknown implementation $impl (wgate, wggo)" >&2; exit 2 ;;
 	esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "$0: needs root (network namespaces, TUN devices)" >&2; exit 1; }
-[ -c /dev/net/tun ] || { echo "$0: /dev/net/tun is missing" >&2; exit 1; }
+bench_root
 
-# shellcheck source=perf/bench_lib.sh
-. "$ROOT/perf/bench_lib.sh"
 bench_tools 1
 bench_wgate
 bench_loadgen
