@@ -106,6 +106,16 @@ static bool quiet;
 
 static uint8_t buf[PROBE_BUF_LEN];
 
+/* One "wgt_probe: " line on stdout, flushed. */
+__attribute__((format(printf, 1, 0)))
+static void vnote(const char *fmt, va_list ap)
+{
+	fputs("wgt_probe: ", stdout);
+	vfprintf(stdout, fmt, ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
 __attribute__((format(printf, 1, 2)))
 static void say(const char *fmt, ...)
 {
@@ -114,10 +124,7 @@ static void say(const char *fmt, ...)
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	fputs("wgt_probe: ", stdout);
-	vfprintf(stdout, fmt, ap);
-	fputc('\n', stdout);
-	fflush(stdout);
+	vnote(fmt, ap);
 	va_end(ap);
 }
 
@@ -155,10 +162,7 @@ static void note(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("wgt_probe: ", stdout);
-	vfprintf(stdout, fmt, ap);
-	fputc('\n', stdout);
-	fflush(stdout);
+	vnote(fmt, ap);
 	va_end(ap);
 }
 
