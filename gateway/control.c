@@ -39,7 +39,7 @@ static void key_confirmed(struct wgt_peer *peer)
 		return;
 	atomic_store_explicit(&peer->rekey_on_receive_asked, false, memory_order_relaxed);
 	peer->dev->hs.completed_responder++;
-	wgt_realtime(&peer->last_handshake);
+	wgt_peer_stamp_handshake(peer);
 	wgt_audit_session_up(peer, false);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);
 	wgt_peer_send_staged(peer);

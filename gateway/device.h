@@ -44,6 +44,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <ev.h>
 
@@ -99,6 +100,25 @@ struct wgt_peer_pcpu {
 
 struct wgt_staged;
 
+/*
+ * What a peer needs only while it has a session, from its first handshake message
+ * sent or received to the zeroing of its keys (3 * REJECT_AFTER_TIME after the last
+ * handshake, or when handshakes gave up), a stop (link down) or its removal. Control
+ * thread only: made by wgt_peer_session_get(), wiped and freed by wgt_peer_session_end()
+ * (peer_session.c). The handshake's remote_static, latest_timestamp and
+ * last_initiation_consumption are copies of the peer's, which outlive the session.
+ */
+struct wgt_peer_session {
+	struct wgt_noise_handshake handshake;
+	struct wgt_cookie_maker cookie;
+	bool handshake_indexed;            /* handshake.local_index is in the index table */
+};
+
+/*
+ * A peer is 512 bytes (the allocator's size class; _Static_assert in peer.c): one
+ * cache line workers read on every packet, two they read and seldom write, and five
+ * for the control thread. Everything only a session needs is in peer->session.
+ */
 struct wgt_peer {
 	/* Read-mostly by workers. */
 	struct wgt_device *dev;
@@ -108,11 +128,8 @@ struct wgt_peer {
 	 * through a keypair, whose acquire load (send.c, index.h) orders this store. */
 	struct wgt_peer_pcpu *pcpu;
 	struct wgt_noise_keypairs keypairs;
-	_Atomic uint32_t staged_inflight;  /* packets handed to control, not yet sent or dropped */
-	_Atomic uint64_t want_handshake_at; /* monotonic ns of the last "want handshake" request */
-	_Atomic bool rekey_on_receive_asked;
-	_Atomic bool dead;
 
+	/* Read by workers on every packet, written seldom (by workers and control). */
 	/* Endpoint, a seqlock: workers roam it, the control thread sets it. */
 	_Atomic uint32_t ep_seq __wgt_cacheline_aligned;
 	atomic_flag ep_lock;
@@ -122,33 +139,39 @@ struct wgt_peer {
 	_Atomic uint32_t newest_flow;
 	/* Older connections given a TUN queue so far: the next one gets the next worker. */
 	_Atomic uint32_t flow_turn;
+	_Atomic uint32_t staged_inflight;  /* packets handed to control, not yet sent or dropped */
+	_Atomic uint64_t want_handshake_at; /* monotonic ns of the last "want handshake" request */
+	_Atomic bool rekey_on_receive_asked;
+	_Atomic bool dead;
 
 	/* Control thread only. */
-	struct wgt_noise_handshake handshake __wgt_cacheline_aligned;
-	bool handshake_indexed;            /* handshake.local_index is in the index table */
-	unsigned lane;                     /* the worker its data reaches: every index's lane */
-	struct wgt_cookie_maker cookie;
+	struct wgt_peer_session *session __wgt_cacheline_aligned; /* NULL: idle */
+	/* The public key (also read by any thread for the peer's label, wgt_peer_name). */
+	uint8_t remote_static[WGT_KEY_LEN];
+	/* Replay protection of initiations, for the peer's whole life: the newest TAI64N
+	 * accepted, and when (monotonic ns, 0 = never; the 50/s flood limit). */
+	uint8_t latest_timestamp[WGT_TIMESTAMP_LEN];
+	uint8_t lane;                      /* the worker its data reaches: every index's lane */
+	bool audit_up;                     /* audit.c: a session is up */
+	uint16_t n_staged;
+	uint64_t last_initiation_consumption;
+	uint8_t *psk;                      /* NULL: none; else WGT_KEY_LEN bytes, wiped when freed */
 	struct wgt_timers timers;
 	ev_timer timer;
 	uint64_t timer_deadline;
-	uint8_t psk[WGT_KEY_LEN];
-	bool has_psk;
-	struct timespec last_handshake;    /* wall clock; 0 = never */
+	uint64_t last_handshake_ns;        /* wall clock, ns since the epoch; 0 = never */
 	struct wgt_staged *staged_head, *staged_tail;
-	unsigned n_staged;
 	uint64_t staged_dropped;
 	struct wgt_peer *hash_next;        /* public-key table chain */
 	struct wgt_peer *list_prev, *list_next;
 	uint64_t id;                       /* creation order, for `wg show` */
-	/* Audit log state (audit.c): a session is up, the endpoint last logged. */
-	bool audit_up;
+	/* Audit log state (audit.c): the endpoint's seq last looked at, the endpoint last logged. */
 	uint32_t audit_ep_seq;
 	union wgt_sockaddr audit_ep;
 	/* The config file's "# Name =" for logs and metrics; NULL: none. Set by the control
 	 * thread (wgt_peer_set_name), read by any thread: A1 release store pairs with the
 	 * acquire load in wgt_peer_name(); a replaced string is freed after a grace period. */
 	_Atomic(char *) name;
-
 };
 
 /* A packet waiting for a session: payload at buf + WGT_PKT_HEADROOM. */
@@ -313,6 +336,8 @@ struct wgt_device {
 	uint64_t last_under_load;
 	uint64_t peers_cap_hits, staged_drops, under_load_cookies;
 	uint64_t peer_add_failures;         /* a UAPI set could not build a new peer: nothing kept */
+	size_t n_sessions;                  /* peers with a peer->session */
+	uint64_t session_alloc_failures;    /* a session could not be made: its handshake dropped */
 	/* The control thread's own sends (handshakes, staged packets, keepalives) that failed:
 	 * all, and of them EAGAIN (socket full) and ENOBUFS. */
 	uint64_t ctrl_send_errors, ctrl_send_eagain, ctrl_send_enobufs;
@@ -373,7 +398,8 @@ int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN
 struct wgt_peer *wgt_peer_lookup(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN]);
 void wgt_peer_remove(struct wgt_peer *peer);
 void wgt_peer_remove_all(struct wgt_device *dev);
-void wgt_peer_set_psk(struct wgt_peer *peer, const uint8_t *psk);
+/* Control thread only. NULL or all zero: none. Returns 0 or -ENOMEM (the old key kept). */
+int wgt_peer_set_psk(struct wgt_peer *peer, const uint8_t *psk);
 /* Control thread only. Gives the peer its counters (peer->pcpu) if it has none. Returns 0 or -ENOMEM. */
 int wgt_peer_pcpu_alloc(struct wgt_peer *peer);
 /* Any thread: a consistent copy of the endpoint. */
@@ -405,6 +431,22 @@ static inline void wgt_peer_count_rx(struct wgt_peer *peer, unsigned slot, uint6
 			      atomic_load_explicit(&p->rx_bytes, memory_order_relaxed) + bytes,
 			      memory_order_relaxed);
 }
+
+/* ---- peer_session.c: control thread only ---- */
+/*
+ * The peer's session state, made (and counted in dev->n_sessions) if it has none,
+ * from the peer's key, pre-shared key and replay protection. NULL: no memory
+ * (dev->session_alloc_failures counts it; nothing is kept).
+ */
+struct wgt_peer_session *wgt_peer_session_get(struct wgt_peer *peer);
+/* After an initiation was consumed: its replay protection goes to the peer. */
+void wgt_peer_session_save(struct wgt_peer *peer);
+/* The session ends: its handshake index is released, its secrets wiped, its memory freed. */
+void wgt_peer_session_end(struct wgt_peer *peer);
+/* The wall clock of the peer's last handshake, for `wg show` and metrics. */
+void wgt_peer_last_handshake(const struct wgt_peer *peer, struct timespec *ret);
+/* A handshake completed now (wall clock). */
+void wgt_peer_stamp_handshake(struct wgt_peer *peer);
 
 /* ---- handshake.c: control thread ---- */
 void wgt_handshake_receive(struct wgt_device *dev, const struct wgt_ctrl_msg *msg, bool under_load);

@@ -29,22 +29,28 @@ void wgt_handshake_retire_keypair(struct wgt_noise_keypair *kp, void *arg)
 	wgt_qsbr_defer(&peer->dev->deferred, keypair_free, kp);
 }
 
-/* Control thread only. Forgets the pending handshake and its index. */
+/* Control thread only. Forgets the pending handshake and its index (the session stays). */
 void wgt_handshake_clear(struct wgt_peer *peer)
 {
-	if (peer->handshake_indexed) {
-		wgt_index_release(&peer->dev->index, peer->handshake.local_index, peer);
-		peer->handshake_indexed = false;
+	struct wgt_peer_session *s = peer->session;
+
+	if (!s)
+		return;
+	if (s->handshake_indexed) {
+		wgt_index_release(&peer->dev->index, s->handshake.local_index, peer);
+		s->handshake_indexed = false;
 	}
-	wgt_noise_handshake_clear(&peer->handshake);
+	wgt_noise_handshake_clear(&s->handshake);
 }
 
 /* A fresh index for the peer's next handshake message; the old one is released. */
 static int new_handshake_index(struct wgt_peer *peer, uint32_t *ret_index)
 {
-	if (peer->handshake_indexed) {
-		wgt_index_release(&peer->dev->index, peer->handshake.local_index, peer);
-		peer->handshake_indexed = false;
+	struct wgt_peer_session *s = peer->session;
+
+	if (s->handshake_indexed) {
+		wgt_index_release(&peer->dev->index, s->handshake.local_index, peer);
+		s->handshake_indexed = false;
 	}
 	return wgt_index_alloc(&peer->dev->index, WGT_INDEX_HANDSHAKE, peer, peer->lane,
 			       peer->dev->n_workers, ret_index);
@@ -87,25 +93,33 @@ void wgt_handshake_send_initiation(struct wgt_peer *peer)
 	struct wgt_device *dev = peer->dev;
 	struct wgt_msg_initiation msg;
 	uint8_t ts[WGT_TIMESTAMP_LEN];
+	struct wgt_peer_session *s;
 	struct wgt_endpoint ep;
 	uint64_t now = wgt_now_ns();
+	bool made = !peer->session;
 	uint32_t index;
 	int r;
 
 	wgt_peer_get_endpoint(peer, &ep);
 	if (ep.addr.sa.sa_family == AF_UNSPEC || !dev->identity.has_identity)
 		return;
+	s = wgt_peer_session_get(peer);
+	if (!s)
+		return log_peer(WGT_LOG_WARN, peer, "no memory for a session", -ENOMEM);
 	r = new_handshake_index(peer, &index);
-	if (r)
-		return log_peer(WGT_LOG_WARN, peer, "no receiver index for a handshake", r);
+	if (r) {
+		log_peer(WGT_LOG_WARN, peer, "no receiver index for a handshake", r);
+		goto fail;
+	}
 	wgt_tai64n_now(ts);
-	r = wgt_noise_create_initiation(&peer->handshake, &msg, index, ts);
+	r = wgt_noise_create_initiation(&s->handshake, &msg, index, ts);
 	if (r) {
 		wgt_index_release(&dev->index, index, peer);
-		return log_peer(WGT_LOG_DEBUG, peer, "cannot create an initiation", r);
+		log_peer(WGT_LOG_DEBUG, peer, "cannot create an initiation", r);
+		goto fail;
 	}
-	peer->handshake_indexed = true;
-	wgt_cookie_add_macs(&peer->cookie, (uint8_t *)&msg, sizeof(msg), now);
+	s->handshake_indexed = true;
+	wgt_cookie_add_macs(&s->cookie, (uint8_t *)&msg, sizeof(msg), now);
 	log_peer(WGT_LOG_DEBUG, peer, "sending handshake initiation", 0);
 	r = wgt_device_send_to_peer(dev, peer, &msg, sizeof(msg));
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_TRAVERSAL);
@@ -116,13 +130,33 @@ void wgt_handshake_send_initiation(struct wgt_peer *peer)
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_INITIATED);
 	/* Later data may ask again: the retransmit timer owns this attempt now. */
 	atomic_store_explicit(&peer->want_handshake_at, 0, memory_order_relaxed);
+	return;
+fail:
+	/* Nothing half-built: a session made for this attempt goes with it. */
+	if (made)
+		wgt_peer_session_end(peer);
 }
+
+/* consume_initiation's lookup: the peer, and its session, made if it had none. */
+struct lookup_ctx {
+	struct wgt_device *dev;
+	struct wgt_peer *peer;
+	bool made;    /* the session was made by this lookup */
+	bool nomem;   /* the peer has no session and none could be made */
+};
 
 static struct wgt_noise_handshake *lookup_by_key(void *arg, const uint8_t key[WGT_KEY_LEN])
 {
-	struct wgt_peer *peer = wgt_peer_lookup(arg, key);
+	struct lookup_ctx *c = arg;
+	struct wgt_peer_session *s;
 
-	return peer ? &peer->handshake : NULL;
+	c->peer = wgt_peer_lookup(c->dev, key);
+	if (!c->peer)
+		return NULL;
+	c->made = !c->peer->session;
+	s = wgt_peer_session_get(c->peer);
+	c->nomem = !s;
+	return s ? &s->handshake : NULL;
 }
 
 /* After a session is derived: the keypair takes over the handshake's index. */
@@ -130,32 +164,49 @@ static void publish_keypair(struct wgt_peer *peer, struct wgt_noise_keypair *kp)
 {
 	kp->owner = peer;
 	wgt_index_replace(&peer->dev->index, kp->local_index, WGT_INDEX_KEYPAIR, kp);
-	peer->handshake_indexed = false;
+	peer->session->handshake_indexed = false;
+}
+
+static bool has_keypair(struct wgt_peer *peer)
+{
+	struct wgt_noise_keypairs *k = &peer->keypairs;
+
+	return atomic_load_explicit(&k->current, memory_order_relaxed) ||
+	       atomic_load_explicit(&k->previous, memory_order_relaxed) ||
+	       atomic_load_explicit(&k->next, memory_order_relaxed);
 }
 
 static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg *msg)
 {
+	struct lookup_ctx ctx = { .dev = dev };
 	struct wgt_noise_handshake *hs = NULL;
 	struct wgt_msg_response resp;
 	struct wgt_noise_keypair *kp;
+	struct wgt_peer_session *s;
 	struct wgt_peer *peer;
 	uint64_t now = wgt_now_ns();
 	uint32_t index;
 	int r;
 
 	r = wgt_noise_consume_initiation((const void *)msg->data, &dev->identity, lookup_by_key,
-					 dev, now, &hs);
+					 &ctx, now, &hs);
 	if (r) {
-		dev->hs.failed[fail_reason(dev, r)]++;
+		dev->hs.failed[ctx.nomem ? WGT_HS_FAIL_OTHER : fail_reason(dev, r)]++;
+		/* A refused message leaves nothing behind: the session it made goes. */
+		if (ctx.made && ctx.peer->session)
+			wgt_peer_session_end(ctx.peer);
 		if (wgt_log_enabled(WGT_LOG_DEBUG) && wgt_log_ratelimit_ok(&hs_log_rl, now))
-			wgt_dbg("invalid handshake initiation: %s", strerror(-r));
+			wgt_dbg("invalid handshake initiation: %s",
+				ctx.nomem ? "no memory for a session" : strerror(-r));
 		return;
 	}
-	peer = wgt_container_of(hs, struct wgt_peer, handshake);
+	peer = ctx.peer;
+	s = peer->session;
+	wgt_peer_session_save(peer);
 	/* Its first handshake: now the peer gets its counters (idle peers have none). */
 	if (wgt_peer_pcpu_alloc(peer)) {
-		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
-		return log_peer(WGT_LOG_WARN, peer, "no memory for its counters", -ENOMEM);
+		log_peer(WGT_LOG_WARN, peer, "no memory for its counters", -ENOMEM);
+		goto fail;
 	}
 	wgt_peer_roam(peer, &msg->src, msg->local.sa.sa_family ? &msg->local : NULL, msg->ifindex);
 	wgt_audit_endpoint(peer);
@@ -164,23 +215,23 @@ static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg
 
 	r = new_handshake_index(peer, &index);
 	if (r) {
-		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
-		return log_peer(WGT_LOG_WARN, peer, "no receiver index for a response", r);
+		log_peer(WGT_LOG_WARN, peer, "no receiver index for a response", r);
+		goto fail;
 	}
-	r = wgt_noise_create_response(&peer->handshake, &resp, index);
+	r = wgt_noise_create_response(&s->handshake, &resp, index);
 	if (r) {
-		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
 		wgt_index_release(&dev->index, index, peer);
 		wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_RESPONDED);
-		return log_peer(WGT_LOG_DEBUG, peer, "cannot create a response", r);
+		log_peer(WGT_LOG_DEBUG, peer, "cannot create a response", r);
+		goto fail;
 	}
-	peer->handshake_indexed = true;
-	wgt_cookie_add_macs(&peer->cookie, (uint8_t *)&resp, sizeof(resp), now);
-	r = wgt_noise_begin_session(&peer->handshake, &peer->keypairs, now, &kp);
+	s->handshake_indexed = true;
+	wgt_cookie_add_macs(&s->cookie, (uint8_t *)&resp, sizeof(resp), now);
+	r = wgt_noise_begin_session(&s->handshake, &peer->keypairs, now, &kp);
 	if (r) {
-		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
+		log_peer(WGT_LOG_WARN, peer, "cannot derive a session", r);
 		wgt_handshake_clear(peer);
-		return log_peer(WGT_LOG_WARN, peer, "cannot derive a session", r);
+		goto fail;
 	}
 	publish_keypair(peer, kp);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_SESSION_DERIVED);
@@ -194,6 +245,12 @@ static void consume_initiation(struct wgt_device *dev, const struct wgt_ctrl_msg
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_RECEIVED);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_TRAVERSAL);
 	log_peer(WGT_LOG_DEBUG, peer, "sent handshake response", 0);
+	return;
+fail:
+	dev->hs.failed[WGT_HS_FAIL_OTHER]++;
+	/* Its replay protection was saved; a session this message made and nothing uses goes. */
+	if (ctx.made && !has_keypair(peer))
+		wgt_peer_session_end(peer);
 }
 
 static struct wgt_peer *peer_of_index(struct wgt_device *dev, uint32_t index, bool keypairs_too)
@@ -206,7 +263,8 @@ static struct wgt_peer *peer_of_index(struct wgt_device *dev, uint32_t index, bo
 		return NULL;
 	if (kind == WGT_INDEX_HANDSHAKE) {
 		peer = obj;
-		return peer->handshake_indexed && peer->handshake.local_index == index ? peer : NULL;
+		return peer->session && peer->session->handshake_indexed &&
+		       peer->session->handshake.local_index == index ? peer : NULL;
 	}
 	if (!keypairs_too || ((struct wgt_noise_keypair *)obj)->local_index != index)
 		return NULL;
@@ -231,7 +289,7 @@ static void consume_response(struct wgt_device *dev, const struct wgt_ctrl_msg *
 		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
 		return log_peer(WGT_LOG_WARN, peer, "no memory for its counters", -ENOMEM);
 	}
-	r = wgt_noise_consume_response(&peer->handshake, resp);
+	r = wgt_noise_consume_response(&peer->session->handshake, resp);
 	if (r) {
 		dev->hs.failed[fail_reason(dev, r)]++;
 		return log_peer(WGT_LOG_DEBUG, peer, "invalid handshake response", r);
@@ -239,7 +297,7 @@ static void consume_response(struct wgt_device *dev, const struct wgt_ctrl_msg *
 	wgt_peer_roam(peer, &msg->src, msg->local.sa.sa_family ? &msg->local : NULL, msg->ifindex);
 	wgt_audit_endpoint(peer);
 	wgt_peer_count_rx(peer, dev->n_workers, WGT_MSG_RESPONSE_LEN);
-	r = wgt_noise_begin_session(&peer->handshake, &peer->keypairs, now, &kp);
+	r = wgt_noise_begin_session(&peer->session->handshake, &peer->keypairs, now, &kp);
 	if (r) {
 		dev->hs.failed[WGT_HS_FAIL_OTHER]++;
 		wgt_handshake_clear(peer);
@@ -250,7 +308,7 @@ static void consume_response(struct wgt_device *dev, const struct wgt_ctrl_msg *
 	dev->hs.completed_initiator++;
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_SESSION_DERIVED);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_HANDSHAKE_COMPLETE);
-	wgt_realtime(&peer->last_handshake);
+	wgt_peer_stamp_handshake(peer);
 	/* The initiator confirms the session at once: staged packets or a keepalive. */
 	wgt_peer_send_keepalive(peer);
 	wgt_peer_timers_event(peer, WGT_TIMER_EV_AUTH_RECEIVED);
@@ -263,11 +321,12 @@ static void consume_cookie(struct wgt_device *dev, const struct wgt_ctrl_msg *ms
 	struct wgt_peer *peer = peer_of_index(dev, le32toh(c->receiver_index), true);
 	int r;
 
-	if (!peer) {
+	/* A peer with a keypair has a session; checked all the same. */
+	if (!peer || !peer->session) {
 		dev->hs.failed[WGT_HS_FAIL_UNKNOWN_INDEX]++;
 		return;
 	}
-	r = wgt_cookie_consume_reply(&peer->cookie, c, wgt_now_ns());
+	r = wgt_cookie_consume_reply(&peer->session->cookie, c, wgt_now_ns());
 	if (r)
 		dev->hs.failed[fail_reason(dev, r)]++;
 	log_peer(WGT_LOG_DEBUG, peer, r ? "invalid cookie reply" : "received cookie reply", r);

@@ -250,7 +250,7 @@ static void render_peer(struct wgt_metrics_render *r, struct wgt_peer *peer, uin
 	char *ips, *p;
 	size_t ips_len;
 
-	wgt_metrics_key_base64(peer->handshake.remote_static, key);
+	wgt_metrics_key_base64(peer->remote_static, key);
 	wgt_peer_get_endpoint(peer, &ep);
 	format_sockaddr(&ep.addr, ep_text, sizeof(ep_text));
 	r->scratch.len = 0;
@@ -291,7 +291,7 @@ static void render_peer(struct wgt_metrics_render *r, struct wgt_peer *peer, uin
 			"wireguard_peer_last_handshake_seconds{device=\"",
 		};
 		unsigned long long v = k == 0 ? rx : k == 1 ? tx :
-				       (unsigned long long)peer->last_handshake.tv_sec;
+				       (unsigned long long)(peer->last_handshake_ns / WGT_NSEC_PER_SEC);
 
 		b = &r->fam[WGT_METRICS_FAM_PEER_RX + k];
 		wgt_text_puts(b, metric[k]);
@@ -328,7 +328,7 @@ static void render_peer(struct wgt_metrics_render *r, struct wgt_peer *peer, uin
 		wgt_text_printf(b, "} %llu\n",
 			  f == WGT_METRICS_FAM_MF_SENT ? (unsigned long long)tx :
 			  f == WGT_METRICS_FAM_MF_RECEIVED ? (unsigned long long)rx :
-			  (unsigned long long)peer->last_handshake.tv_sec);
+			  (unsigned long long)(peer->last_handshake_ns / WGT_NSEC_PER_SEC));
 	}
 }
 
@@ -480,6 +480,13 @@ static void render_device(struct wgt_metrics_render *r, struct wgt_text *b)
 		  "New peers a UAPI set could not build (no memory, cap): the set failed, nothing kept.");
 	wgt_text_printf(b, "wgate_peer_add_failures_total %llu\n",
 		  (unsigned long long)dev->peer_add_failures);
+	family_header(b, "wgate_sessions", "gauge",
+		  "Peers holding session state (a handshake in the last 9 minutes, or one under way).");
+	wgt_text_printf(b, "wgate_sessions %llu\n", (unsigned long long)dev->n_sessions);
+	family_header(b, "wgate_session_alloc_failures_total", "counter",
+		  "Handshakes dropped because a peer's session state could not be allocated.");
+	wgt_text_printf(b, "wgate_session_alloc_failures_total %llu\n",
+		  (unsigned long long)dev->session_alloc_failures);
 	{
 		/* Workers add to the total first: read it last, and never let "other" wrap. */
 		uint64_t again = sum_stat(dev, STAT_OFF(tx_send_eagain)) + dev->ctrl_send_eagain;

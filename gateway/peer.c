@@ -12,6 +12,9 @@
 #include "gateway/device.h"
 #include "gateway/test_hooks.h"
 
+/* The allocator's 512-byte class (jemalloc): an idle peer costs no more (ARCHITECTURE.md). */
+_Static_assert(sizeof(struct wgt_peer) <= 512, "an idle peer must fit 512 bytes");
+
 static size_t key_bucket(const struct wgt_device *dev, const uint8_t key[WGT_KEY_LEN])
 {
 	return wgt_siphash(&dev->peer_hash_key, key, WGT_KEY_LEN) & dev->peer_hash_mask;
@@ -21,7 +24,7 @@ void wgt_peer_name(const struct wgt_peer *peer, char out[WGT_PEER_LABEL_LEN])
 {
 	static const char b64[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const uint8_t *k = peer->handshake.remote_static;
+	const uint8_t *k = peer->remote_static;
 	/* A1: pairs with the release store in wgt_peer_set_name(). */
 	const char *name = atomic_load_explicit(&peer->name, memory_order_acquire);
 
@@ -65,7 +68,7 @@ struct wgt_peer *wgt_peer_lookup(struct wgt_device *dev, const uint8_t public_ke
 	struct wgt_peer *p = dev->peer_hash[key_bucket(dev, public_key)];
 
 	for (; p; p = p->hash_next)
-		if (!CRYPTO_memcmp(p->handshake.remote_static, public_key, WGT_KEY_LEN))
+		if (!CRYPTO_memcmp(p->remote_static, public_key, WGT_KEY_LEN))
 			return p;
 	return NULL;
 }
@@ -99,7 +102,7 @@ static void grow_hash(struct wgt_device *dev)
 		struct wgt_peer *p = dev->peer_hash[i], *next;
 
 		for (; p; p = next) {
-			size_t b = wgt_siphash(&dev->peer_hash_key, p->handshake.remote_static,
+			size_t b = wgt_siphash(&dev->peer_hash_key, p->remote_static,
 					       WGT_KEY_LEN) & mask;
 
 			next = p->hash_next;
@@ -120,7 +123,6 @@ int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN
 	struct wgt_peer *peer;
 	uint64_t seed;
 	size_t b;
-	int r;
 
 	if (dev->n_peers >= WGT_MAX_PEERS) {
 		dev->peers_cap_hits++;
@@ -134,13 +136,8 @@ int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN
 	peer->keypairs.retire = wgt_handshake_retire_keypair;
 	peer->keypairs.retire_arg = peer;
 	atomic_flag_clear(&peer->ep_lock);
-	/* No DH here: the first handshake computes it, and a low-order key then fails it. */
-	r = wgt_noise_handshake_init(&peer->handshake, &dev->identity, public_key, NULL);
-	if (r)
-		goto err;
-	r = wgt_cookie_maker_init(&peer->cookie, public_key);
-	if (r)
-		goto err;
+	/* No DH, no handshake state: the first handshake message makes the session. */
+	memcpy(peer->remote_static, public_key, WGT_KEY_LEN);
 	/* The jitter's seed: unpredictable (the table's random key), without a syscall per peer. */
 	seed = wgt_siphash(&dev->peer_hash_key, &dev->next_peer_id, sizeof(dev->next_peer_id));
 	wgt_timers_init(&peer->timers, seed);
@@ -167,10 +164,6 @@ int wgt_peer_create(struct wgt_device *dev, const uint8_t public_key[WGT_KEY_LEN
 	dev->n_peers++;
 	*ret = peer;
 	return 0;
-err:
-	wgt_noise_handshake_destroy(&peer->handshake);
-	free(peer);
-	return r;
 }
 
 /* Control thread only. */
@@ -192,9 +185,11 @@ static void peer_free(void *ptr)
 {
 	struct wgt_peer *peer = ptr;
 
-	wgt_noise_handshake_destroy(&peer->handshake);
-	wgt_cookie_maker_clear(&peer->cookie);
-	OPENSSL_cleanse(peer->psk, sizeof(peer->psk));
+	/* wgt_peer_remove() stopped the peer: its session ended there. */
+	if (peer->psk) {
+		OPENSSL_cleanse(peer->psk, WGT_KEY_LEN);
+		free(peer->psk);
+	}
 	free(atomic_load_explicit(&peer->name, memory_order_relaxed));
 	free(peer->pcpu);
 	free(peer);
@@ -204,7 +199,7 @@ static void peer_free(void *ptr)
 void wgt_peer_remove(struct wgt_peer *peer)
 {
 	struct wgt_device *dev = peer->dev;
-	struct wgt_peer **pp = &dev->peer_hash[key_bucket(dev, peer->handshake.remote_static)];
+	struct wgt_peer **pp = &dev->peer_hash[key_bucket(dev, peer->remote_static)];
 
 	atomic_store_explicit(&peer->dead, true, memory_order_relaxed);
 	wgt_allowedips_remove_by_value(dev->allowedips, peer);
@@ -238,18 +233,25 @@ void wgt_peer_remove_all(struct wgt_device *dev)
 		wgt_peer_remove(dev->peers_head);
 }
 
-void wgt_peer_set_psk(struct wgt_peer *peer, const uint8_t *psk)
+/* Control thread only. A peer without a pre-shared key pays a pointer for it. */
+int wgt_peer_set_psk(struct wgt_peer *peer, const uint8_t *psk)
 {
 	static const uint8_t zero[WGT_KEY_LEN];
 
 	if (psk && CRYPTO_memcmp(psk, zero, WGT_KEY_LEN)) {
+		if (!peer->psk)
+			peer->psk = malloc(WGT_KEY_LEN);
+		if (!peer->psk)
+			return -ENOMEM;
 		memcpy(peer->psk, psk, WGT_KEY_LEN);
-		peer->has_psk = true;
-	} else {
+	} else if (peer->psk) {
 		OPENSSL_cleanse(peer->psk, WGT_KEY_LEN);
-		peer->has_psk = false;
+		free(peer->psk);
+		peer->psk = NULL;
 	}
-	wgt_noise_handshake_set_psk(&peer->handshake, peer->has_psk ? peer->psk : NULL);
+	if (peer->session)
+		wgt_noise_handshake_set_psk(&peer->session->handshake, peer->psk);
+	return 0;
 }
 
 /*

@@ -38,10 +38,13 @@ void wgt_peer_timers_stop(struct wgt_peer *peer)
 	peer->timer_deadline = 0;
 }
 
-/* Control thread only. The handshake and every keypair go; later data may ask again at once. */
+/*
+ * Control thread only. The handshake and every keypair go, and with them the session
+ * (peer_session.c); later data may ask again at once.
+ */
 static void zero_keys(struct wgt_peer *peer)
 {
-	wgt_handshake_clear(peer);
+	wgt_peer_session_end(peer);
 	wgt_noise_keypairs_clear(&peer->keypairs);
 	atomic_store_explicit(&peer->want_handshake_at, 0, memory_order_relaxed);
 }

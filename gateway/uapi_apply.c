@@ -49,7 +49,8 @@ static int set_private_key(struct wgt_device *dev, const uint8_t key[WGT_KEY_LEN
 	atomic_store_explicit(&dev->has_identity, !remove, memory_order_relaxed);
 	for (struct wgt_peer *p = dev->peers_head; p; p = p->list_next) {
 		wgt_handshake_clear(p);
-		wgt_noise_handshake_refresh_identity(&p->handshake);
+		if (p->session)
+			wgt_noise_handshake_refresh_identity(&p->session->handshake);
 		wgt_noise_keypairs_expire_current(&p->keypairs);
 	}
 out:
@@ -114,8 +115,19 @@ static int apply_peer(struct wgt_device *dev, const struct wgt_uapi_peer *up)
 		}
 		created = true;
 	}
-	if (up->flags & WGT_UAPI_PEER_HAS_PRESHARED_KEY)
-		wgt_peer_set_psk(peer, up->preshared_key);
+	if (up->flags & WGT_UAPI_PEER_HAS_PRESHARED_KEY) {
+		r = wgt_peer_set_psk(peer, up->preshared_key);
+		if (r) {
+			wgt_test_hooks_peer_end();
+			wgt_warn("%s: cannot set a peer's pre-shared key: %s%s", dev->ifname,
+				 strerror(-r), created ? "; the peer is not added" : "");
+			if (created) {
+				dev->peer_add_failures++;
+				wgt_peer_remove(peer);
+			}
+			return r;
+		}
+	}
 	if (up->flags & WGT_UAPI_PEER_HAS_ENDPOINT) {
 		struct wgt_endpoint ep = { .addr = up->endpoint };
 
@@ -253,16 +265,18 @@ static int put_peer(struct wgt_device *dev, struct wgt_peer *p, struct wgt_uapi_
 {
 	struct wgt_uapi_get_peer gp = { 0 };
 	struct wgt_endpoint ep;
+	struct timespec lh;
 	struct ips ips = { 0 };
 	int r;
 
-	memcpy(gp.public_key, p->handshake.remote_static, WGT_KEY_LEN);
-	if (p->has_psk)
+	memcpy(gp.public_key, p->remote_static, WGT_KEY_LEN);
+	if (p->psk)
 		memcpy(gp.preshared_key, p->psk, WGT_KEY_LEN);
 	wgt_peer_get_endpoint(p, &ep);
 	gp.endpoint = ep.addr;
-	gp.last_handshake_time_sec = p->last_handshake.tv_sec;
-	gp.last_handshake_time_nsec = p->last_handshake.tv_nsec;
+	wgt_peer_last_handshake(p, &lh);
+	gp.last_handshake_time_sec = lh.tv_sec;
+	gp.last_handshake_time_nsec = lh.tv_nsec;
 	wgt_peer_transfer(p, &gp.rx_bytes, &gp.tx_bytes);
 	gp.persistent_keepalive_interval = p->timers.persistent_keepalive_interval;
 	gp.protocol_version = 1;

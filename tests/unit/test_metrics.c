@@ -77,6 +77,8 @@ static struct wgt_device *fake_device(struct wgt_peer **peers, unsigned n)
 	dev->ctrl_send_eagain = 1;
 	dev->ctrl_send_enobufs = 1;
 	dev->peer_add_failures = 6;
+	dev->n_sessions = 2;
+	dev->session_alloc_failures = 5;
 	for (unsigned i = 0; i < n; i++) {
 		struct wgt_peer *p = aligned_alloc(64, WGT_ALIGN_UP(sizeof(*p), 64));
 		uint8_t addr[4] = { 10, 0, 0, (uint8_t)(i + 1) };
@@ -87,11 +89,11 @@ static struct wgt_device *fake_device(struct wgt_peer **peers, unsigned n)
 		ck_assert_ptr_nonnull(p->pcpu);
 		memset(p->pcpu, 0, 2 * sizeof(p->pcpu[0]));
 		p->dev = dev;
-		memset(p->handshake.remote_static, (int)i + 1, WGT_KEY_LEN);
+		memset(p->remote_static, (int)i + 1, WGT_KEY_LEN);
 		atomic_store(&p->pcpu[0].rx_bytes, 1000 * (i + 1));
 		atomic_store(&p->pcpu[1].rx_bytes, 148);    /* the control thread's slot */
 		atomic_store(&p->pcpu[0].tx_bytes, 10 * (i + 1));
-		p->last_handshake.tv_sec = 1700000000 + i;
+		p->last_handshake_ns = (1700000000 + i) * WGT_NSEC_PER_SEC + 999999999;
 		ck_assert_int_eq(wgt_allowedips_insert(dev->allowedips, AF_INET, addr, 32, p), 0);
 		p->list_prev = i ? peers[i - 1] : NULL;
 		if (i)
@@ -173,6 +175,8 @@ START_TEST(test_render)
 	ck_assert_ptr_nonnull(strstr(text, "wgate_udp_send_errors_total{errno=\"ENOBUFS\"} 6\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_udp_send_errors_total{errno=\"other\"} 4\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_peer_add_failures_total 6\n"));
+	ck_assert_ptr_nonnull(strstr(text, "wgate_sessions 2\n"));
+	ck_assert_ptr_nonnull(strstr(text, "wgate_session_alloc_failures_total 5\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_peers 3\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_peers_receive_bytes_total 6444\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_metrics_peers_omitted 0\n"));
