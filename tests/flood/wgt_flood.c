@@ -45,6 +45,9 @@
  * and mac1 computed again. The replay kinds first complete a real handshake as
  * a configured peer (--peer-private-key) from the sockets' own address, send
  * CAPTURE data messages under it, and keep copies of those and the initiation.
+ * --save-init writes that initiation to a file; --load-init replays one from a
+ * file instead (replay-init only, no handshake): an old initiation sent again
+ * later, after the gateway's session with the peer ended and began again.
  *
  * With --source-net every datagram leaves from the next address of the range
  * (IP_PKTINFO; the range is made local with `ip route add local CIDR dev lo`),
@@ -79,6 +82,8 @@ struct opts {
 	uint32_t n_src;              /* 0: the sockets' own address */
 	unsigned sockets;
 	size_t size;
+	const char *save_init;       /* --save-init: the captured initiation goes there */
+	const char *load_init;       /* --load-init: replay-init sends this one, no capture */
 };
 
 struct flood {
@@ -131,6 +136,8 @@ static void usage(FILE *out)
 	      "                           `ip route add local CIDR dev lo`); default: own address\n"
 	      "  --sockets K              UDP sockets (source ports), 1..64 (8)\n"
 	      "  --size BYTES             replay-data payload, 0..1400 (1024)\n"
+	      "  --save-init FILE         write the captured initiation (148 bytes) to FILE\n"
+	      "  --load-init FILE         replay-init: send FILE's initiation, no capture\n"
 	      "Prints one line per kind (stdout):\n"
 	      "  flood: KIND sent N in T s (R/s), send errors E, replies: cookie C, response S, data D, other O\n"
 	      "Exit: 0 sent, 1 error (the capture's handshake failed, no socket), 2 usage.\n",
@@ -235,6 +242,8 @@ static int parse_options(struct opts *o, int argc, char **argv)
 		{ "source-net", required_argument, NULL, 'n' },
 		{ "sockets", required_argument, NULL, 'S' },
 		{ "size", required_argument, NULL, 'z' },
+		{ "save-init", required_argument, NULL, 'w' },
+		{ "load-init", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -295,6 +304,14 @@ static int parse_options(struct opts *o, int argc, char **argv)
 			o->size = v;
 			what = "--size wants 0..1400";
 			break;
+		case 'w':
+			o->save_init = optarg;
+			r = 0;
+			break;
+		case 'l':
+			o->load_init = optarg;
+			r = 0;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -316,7 +333,12 @@ static int parse_options(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "wgt-flood: valid-mac1 and replay-* need --server-public-key\n");
 		return -1;
 	}
-	if ((o->kinds & (1U << K_REPLAY_DATA | 1U << K_REPLAY_INIT)) && !o->have_peer) {
+	if (o->load_init && (o->kinds != 1U << K_REPLAY_INIT || o->save_init)) {
+		fprintf(stderr, "wgt-flood: --load-init goes with --kind replay-init alone\n");
+		return -1;
+	}
+	if ((o->kinds & (1U << K_REPLAY_DATA | 1U << K_REPLAY_INIT)) && !o->have_peer &&
+	    !o->load_init) {
 		fprintf(stderr, "wgt-flood: replay-* need --peer-private-key\n");
 		return -1;
 	}
@@ -613,6 +635,30 @@ out_aead:
 	return ret;
 }
 
+/* --save-init / --load-init: the initiation's 148 bytes, raw. Returns 0 or -errno. */
+static int init_file(struct flood *f, bool save)
+{
+	const char *path = save ? f->o.save_init : f->o.load_init;
+	FILE *fp = fopen(path, save ? "wb" : "rb");
+	size_t n;
+	int ret = 0;
+
+	if (!fp)
+		ret = -errno;
+	if (!ret) {
+		n = save ? fwrite(&f->captured_init, 1, sizeof(f->captured_init), fp) :
+			   fread(&f->captured_init, 1, sizeof(f->captured_init), fp);
+		if (n != sizeof(f->captured_init))
+			ret = -EIO;
+		if (fclose(fp) && !ret)
+			ret = -errno;
+	}
+	if (ret)
+		fprintf(stderr, "wgt-flood: %s %s: %s\n", save ? "--save-init" : "--load-init", path,
+			ret == -EIO ? "not 148 bytes" : strerror(-ret));
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static struct flood f;
@@ -647,8 +693,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (f.o.kinds & (1U << K_REPLAY_DATA | 1U << K_REPLAY_INIT)) {
+	if (f.o.load_init) {
+		r = init_file(&f, false);
+		if (r)
+			goto out;
+	} else if (f.o.kinds & (1U << K_REPLAY_DATA | 1U << K_REPLAY_INIT)) {
 		r = capture(&f);
+		if (!r && f.o.save_init)
+			r = init_file(&f, true);
 		if (r)
 			goto out;
 	}
