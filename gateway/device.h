@@ -436,7 +436,7 @@ static inline void wgt_peer_count_rx(struct wgt_peer *peer, unsigned slot, uint6
 /*
  * The peer's session state, made (and counted in dev->n_sessions) if it has none,
  * from the peer's key, pre-shared key and replay protection. NULL: no memory
- * (dev->session_alloc_failures counts it; nothing is kept).
+ * (dev->session_alloc_failures counts it; nothing is kept), or the peer was removed.
  */
 struct wgt_peer_session *wgt_peer_session_get(struct wgt_peer *peer);
 /* After an initiation was consumed: its replay protection goes to the peer. */

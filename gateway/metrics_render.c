@@ -480,12 +480,13 @@ static void render_device(struct wgt_metrics_render *r, struct wgt_text *b)
 		  "New peers a UAPI set could not build (no memory, cap): the set failed, nothing kept.");
 	wgt_text_printf(b, "wgate_peer_add_failures_total %llu\n",
 		  (unsigned long long)dev->peer_add_failures);
-	family_header(b, "wgate_sessions", "gauge",
+	family_header(b, "wgate_peers_with_session_state", "gauge",
 		  "Peers holding session state (a handshake in the last 9 minutes, or one under way).");
-	wgt_text_printf(b, "wgate_sessions %llu\n", (unsigned long long)dev->n_sessions);
-	family_header(b, "wgate_session_alloc_failures_total", "counter",
+	wgt_text_printf(b, "wgate_peers_with_session_state %llu\n",
+		  (unsigned long long)dev->n_sessions);
+	family_header(b, "wgate_session_state_alloc_failures_total", "counter",
 		  "Handshakes dropped because a peer's session state could not be allocated.");
-	wgt_text_printf(b, "wgate_session_alloc_failures_total %llu\n",
+	wgt_text_printf(b, "wgate_session_state_alloc_failures_total %llu\n",
 		  (unsigned long long)dev->session_alloc_failures);
 	{
 		/* Workers add to the total first: read it last, and never let "other" wrap. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* A peer's session state: made at its first handshake message, wiped and freed when the session ends. */
+/* A peer's session state: made by its first handshake message, freed when the session ends. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +30,9 @@ struct wgt_peer_session *wgt_peer_session_get(struct wgt_peer *peer)
 
 	if (s)
 		return s;
+	/* A removed peer stopped for good: nothing may make it a session again. */
+	if (atomic_load_explicit(&peer->dead, memory_order_relaxed))
+		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto fail;

@@ -4,11 +4,12 @@
 # and the replay protection of its initiations outlives it (issue 20, a compact idle peer).
 #
 #   ns wgt$$a                                  ns wgt$$b
-#   wgt-flood as peer F (its key made here)    wgate -f sl b$$, udp 51823, peers F and G
-#                                  <-veth->    /metrics on 127.0.0.1:9588 (wgate_sessions)
+#   wgt-flood as peer F (its key made here)    wgate -f slb$$, udp 51823, peers F and G
+#                                  <-veth->    /metrics on 127.0.0.1:9588
 #
-# Checks: (a) two idle peers hold no session (wgate_sessions 0); (b) a real handshake
-# as F makes one, and F's initiation (kept in a file) sent again is refused as stale;
+# Session state is counted by wgate_peers_with_session_state. Checks: (a) two idle
+# peers hold none (0); (b) a real handshake as F makes one, and F's initiation (kept
+# in a file) sent again is refused as stale;
 # (c) the link down ends F's session (0: the state was freed); (d) the old initiation
 # sent to the sessionless peer is refused again (stale, no response sent, no session
 # left behind); (e) a new handshake makes a session again; (f) the old initiation is
@@ -54,7 +55,7 @@ metric() {
 	in_ns "$NS_B" curl -s --max-time 10 "http://$METRICS/metrics" |
 		awk -v s="$1" '$1 == s { print $2 }'
 }
-SESSIONS=wgate_sessions
+SESSIONS=wgate_peers_with_session_state
 STALE='wgate_handshakes_failed_total{reason="stale_timestamp"}'
 RESPONSES='wgate_handshakes_sent_total{message="response"}'
 # metric_is SERIES VALUE
@@ -99,7 +100,7 @@ e2e_pass a "two idle peers, no session state"
 flood first --peer-private-key "$E2E_TMP/f.key" --save-init "$E2E_TMP/init1"
 [ "$(stat -c %s "$E2E_TMP/init1")" -eq 148 ] || e2e_fail "(b) no initiation saved"
 wait_for "(b) the stale replay counted" 10 metric_is "$STALE" 1
-metric_is "$SESSIONS" 1 || e2e_fail "(b) wgate_sessions $(metric "$SESSIONS") after a handshake, not 1"
+metric_is "$SESSIONS" 1 || e2e_fail "(b) sessions $(metric "$SESSIONS") after a handshake, not 1"
 in_ns "$NS_B" wg show "$IF_B" latest-handshakes | grep -q "^$PUB_F[[:space:]]*[1-9]" ||
 	e2e_fail "(b) no handshake with F in wg show"
 e2e_pass b "a handshake made F's session; its initiation sent again: stale"
@@ -119,10 +120,10 @@ e2e_pass e "a new handshake made F's session again"
 
 stale=$(metric "$STALE")
 replay_old f $((stale + 1))
-metric_is "$SESSIONS" 1 || e2e_fail "(f) wgate_sessions $(metric "$SESSIONS"), not 1"
+metric_is "$SESSIONS" 1 || e2e_fail "(f) sessions $(metric "$SESSIONS"), not 1"
 e2e_pass f "the old initiation, re-created session: stale, unanswered"
 
 in_ns "$NS_B" wg set "$IF_B" peer "$PUB_F" remove
 wait_for "(g) the session freed at removal" 10 metric_is "$SESSIONS" 0
-metric_is wgate_session_alloc_failures_total 0 || e2e_fail "(g) session allocations failed"
+metric_is wgate_session_state_alloc_failures_total 0 || e2e_fail "(g) session allocations failed"
 e2e_pass g "F removed: its session freed"

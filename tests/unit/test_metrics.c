@@ -175,8 +175,8 @@ START_TEST(test_render)
 	ck_assert_ptr_nonnull(strstr(text, "wgate_udp_send_errors_total{errno=\"ENOBUFS\"} 6\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_udp_send_errors_total{errno=\"other\"} 4\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_peer_add_failures_total 6\n"));
-	ck_assert_ptr_nonnull(strstr(text, "wgate_sessions 2\n"));
-	ck_assert_ptr_nonnull(strstr(text, "wgate_session_alloc_failures_total 5\n"));
+	ck_assert_ptr_nonnull(strstr(text, "wgate_peers_with_session_state 2\n"));
+	ck_assert_ptr_nonnull(strstr(text, "wgate_session_state_alloc_failures_total 5\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_peers 3\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_peers_receive_bytes_total 6444\n"));
 	ck_assert_ptr_nonnull(strstr(text, "wgate_metrics_peers_omitted 0\n"));
