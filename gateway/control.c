@@ -63,13 +63,16 @@ static void collect_events(struct wgt_peer *peer, unsigned slot)
 	wgt_audit_endpoint(peer);
 }
 
-/* Under load when the handshake backlog is deep, and for a second after. */
+/*
+ * Under load when the handshake backlog (handshake messages queued in all rings, not
+ * the rings' other messages) is deep, and for a second after.
+ */
 static bool under_load(struct wgt_device *dev, uint64_t now)
 {
-	size_t backlog = 0;
+	uint64_t backlog = 0;
 
 	for (unsigned i = 0; i < dev->n_workers; i++)
-		backlog += wgt_ring_count(dev->workers[i].to_ctrl);
+		backlog += wgt_worker_hs_backlog(&dev->workers[i]);
 	if (backlog >= WGT_HS_UNDER_LOAD) {
 		dev->last_under_load = now;
 		/* Workers answer cookies themselves until then (hs_admit.c). */
@@ -87,6 +90,11 @@ static void handle_msg(struct wgt_device *dev, unsigned worker, const struct wgt
 
 	switch (m->kind) {
 	case WGT_CTRL_HANDSHAKE:
+		/* Counted handled first: the backlog is the messages behind this one. */
+		atomic_store_explicit(&dev->workers[worker].hs_handled,
+				      atomic_load_explicit(&dev->workers[worker].hs_handled,
+							   memory_order_relaxed) + 1,
+				      memory_order_relaxed);
 		wgt_handshake_receive(dev, m, under_load(dev, wgt_now_ns()));
 		break;
 	case WGT_CTRL_STAGE:

@@ -250,6 +250,12 @@ struct wgt_worker {
 	struct wgt_ring *to_worker;
 	_Atomic uint32_t cmd_done;          /* commands processed, for the control thread to wait on */
 	_Atomic bool events_overflow;       /* an EVENTS message did not fit: scan all peers */
+	/* Handshake messages in to_ctrl: pushed (the worker writes it) less handled (the
+	 * control thread writes it). The backlog that makes the device "under load" counts
+	 * these only, as the kernel's handshake queue does: the ring's timer events and
+	 * staged packets, many with thousands of sessions, say nothing about handshakes. */
+	_Atomic uint64_t hs_pushed;
+	_Atomic uint64_t hs_handled;
 	struct wgt_aead *aead;
 	struct wgt_worker_data *data;       /* buffers, worker-owned */
 	struct wgt_worker_stats stats;
@@ -414,6 +420,19 @@ void wgt_peer_clear_endpoint_src(struct wgt_peer *peer);
 void wgt_peer_transfer(const struct wgt_peer *peer, uint64_t *ret_rx, uint64_t *ret_tx);
 /* Worker `slot` (or the control thread, slot n_workers): counts. peer->pcpu is set: a worker
  * has a keypair of the peer; the control thread calls wgt_peer_pcpu_alloc() first. */
+/*
+ * Any thread: handshake messages queued in w's ring. The worker reads the control
+ * thread's count late at worst (a larger backlog, for a moment); the control thread
+ * sees every push before it can count the message handled (receive.c).
+ */
+static inline uint64_t wgt_worker_hs_backlog(struct wgt_worker *w)
+{
+	uint64_t pushed = atomic_load_explicit(&w->hs_pushed, memory_order_relaxed);
+	uint64_t handled = atomic_load_explicit(&w->hs_handled, memory_order_relaxed);
+
+	return pushed > handled ? pushed - handled : 0;
+}
+
 static inline void wgt_peer_count_tx(struct wgt_peer *peer, unsigned slot, uint64_t bytes)
 {
 	struct wgt_peer_pcpu *p = &peer->pcpu[slot];

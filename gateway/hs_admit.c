@@ -108,7 +108,7 @@ enum wgt_hs_admit wgt_hs_admit(struct wgt_worker *w, int fd, const uint8_t *buf,
 		wgt_worker_stat_inc(&w->stats.hs_limited, 1);
 		return WGT_HS_DROPPED;
 	}
-	loaded = count >= WGT_HS_UNDER_LOAD ||
+	loaded = wgt_worker_hs_backlog(w) >= WGT_HS_UNDER_LOAD ||
 		 now < atomic_load_explicit(&dev->under_load_until, memory_order_relaxed);
 	/* A cookie reply answers a message of ours: the control thread checks it. */
 	if (!loaded || buf[0] == WGT_MSG_HANDSHAKE_COOKIE)

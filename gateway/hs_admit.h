@@ -10,16 +10,22 @@
  * worker's to_ctrl ring (4096 slots), which also carries what the data path
  * cannot lose: key confirmations, staged packets, timer events. A flood must
  * neither fill that ring nor make the gateway "under load" for everybody, so
- * a worker decides, per message, by how full its ring is (count):
+ * a worker decides, per message, by how full its ring is (count, all
+ * messages) and by its handshake backlog (hs, the handshake messages in it):
  *
  *   count >= WGT_HS_RING_CAP (3/4)     dropped: the last quarter is for the
  *                                      data path's messages
  *   always                             the source's budget (below) must allow it
- *   under load (count >= 1/8, or the   macs checked here: a bad mac1 is
- *     control thread saw a backlog     dropped, a good mac1 without a valid
- *     within a second)                 mac2 gets a cookie reply from this
- *                                      worker, only a valid mac2 is queued
+ *   under load (hs >= 1/8 of the ring, macs checked here: a bad mac1 is
+ *     or the control thread saw such   dropped, a good mac1 without a valid
+ *     a backlog over all rings within  mac2 gets a cookie reply from this
+ *     a second)                        worker, only a valid mac2 is queued
  *   otherwise                          queued (the control thread checks all)
+ *
+ * Only handshake messages count toward "under load", as in the kernel (its
+ * handshake queue): with thousands of sessions the ring also holds timer
+ * events and staged packets, and counting those sent cookies to real peers
+ * of a gateway that was merely busy moving data.
  *
  * Budgets: a direct-mapped table of WGT_HS_BUDGET_SLOTS token buckets per
  * worker (WGT_HS_BUDGET_RATE per second, burst WGT_HS_BUDGET_BURST), keyed

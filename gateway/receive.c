@@ -386,6 +386,11 @@ static void to_control(struct wgt_worker *w, int fd, const uint8_t *buf, size_t 
 	else
 		memset(&m->local, 0, sizeof(m->local));
 	m->ifindex = info->ifindex;
+	/* Only this worker writes it. Before the commit: the control thread, which counts
+	 * the message handled once it has it, then never sees more handled than pushed. */
+	atomic_store_explicit(&w->hs_pushed,
+			      atomic_load_explicit(&w->hs_pushed, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	wgt_ring_commit(w->to_ctrl);
 	wgt_device_wake_ctrl(w->dev);
 }
