@@ -27,6 +27,40 @@ static const char *shown_path(const char *path)
 	return path;
 }
 
+/*
+ * Whether a file's mode lets anyone but the daemon at it: others have any
+ * access, or its group does and that group is not one the daemon runs with
+ * (its effective group or a supplementary one). A Kubernetes Secret mounted
+ * 0440 with fsGroup = the daemon's group is therefore not exposed; wg-quick
+ * itself only looks at the others' bits. When the group list cannot be read
+ * the file counts as exposed.
+ * Threading: any thread; reads the process credentials only.
+ */
+static bool mode_exposed(const struct stat *st)
+{
+	gid_t *groups = NULL;
+	bool exposed = true;
+	int i, n;
+
+	if (st->st_mode & 007)
+		return true;
+	if (!(st->st_mode & 070) || st->st_gid == getegid())
+		return false;
+	n = getgroups(0, NULL);
+	if (n <= 0)
+		goto out;
+	groups = calloc((size_t)n, sizeof(*groups));
+	if (!groups)
+		goto out;
+	n = getgroups(n, groups);
+	for (i = 0; i < n; i++)
+		if (groups[i] == st->st_gid)
+			exposed = false;
+out:
+	free(groups);
+	return exposed;
+}
+
 static bool is_key_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -78,7 +112,7 @@ int wgt_conf_read_key_file(const char *path, bool hide_path, uint8_t key[32], ch
 		goto out;
 	}
 	/* Checked before reading: a key others could read is not read at all. */
-	if (st.st_mode & 077) {
+	if (mode_exposed(&st)) {
 		r = -EACCES;
 		snprintf(why, why_len, "key file %s is accessible by group or others (chmod 600)",
 			 shown);
@@ -235,7 +269,7 @@ int wgt_conf_parse_file(const char *path, wgt_conf_report_fn report, void *arg,
 		slash[slash == dir] = '\0'; /* "/x.conf": the directory is "/" */
 	r = wgt_conf_parse(path, dir, text, len, report, arg, ret_conf, &secret_line);
 	/* As wg-quick warns; a key file in the same state is refused instead. */
-	if (secret_line && S_ISREG(st.st_mode) && (st.st_mode & 077))
+	if (secret_line && S_ISREG(st.st_mode) && mode_exposed(&st))
 		report_file(report, arg, WGT_CONF_WARNING,
 			    "%s:%u: the file holds a key and is accessible by group or others "
 			    "(chmod 600)", path, secret_line);

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -854,6 +855,51 @@ static int parse_path(const char *name, struct msgs *m, struct wgt_conf **conf)
 	return wgt_conf_parse_file(path, collect, m, conf);
 }
 
+/* A group this process is not in (nogroup): files given it are another group's. */
+#define FOREIGN_GID ((gid_t)65534)
+
+/* Gives tmpdir/NAME the group FOREIGN_GID; false when that cannot be done (not root). */
+static bool give_foreign_group(const char *name)
+{
+	char path[256];
+
+	if (geteuid() || getegid() == FOREIGN_GID)
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	ck_assert_int_eq(chown(path, (uid_t)-1, FOREIGN_GID), 0);
+	return true;
+}
+
+/*
+ * Parses tmpdir/NAME in a child whose only supplementary group is GID (its
+ * effective group unchanged); returns the result, or -ECHILD if the child
+ * failed or printed any message.
+ */
+static int parse_as_member(const char *name, gid_t gid)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (!pid) {
+		struct wgt_conf *conf;
+		struct msgs m = { 0 };
+		int r;
+
+		if (setgroups(1, &gid))
+			_exit(100);
+		r = parse_path(name, &m, &conf);
+		if (!r)
+			wgt_conf_free(conf);
+		_exit(m.n ? 101 : -r);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) >= 100)
+		return -ECHILD;
+	return -WEXITSTATUS(status);
+}
+
 START_TEST(test_key_files)
 {
 	struct wgt_conf *conf;
@@ -888,19 +934,43 @@ START_TEST(test_key_files)
 	wgt_conf_free(conf);
 	ck_assert_uint_eq(m.n, 0);
 
-	/* Group or others may read or write: refused, and not read. */
+	/*
+	 * Its group may read, the group being the daemon's own (a Kubernetes
+	 * Secret mounted 0440 with fsGroup): accepted, no message.
+	 */
 	ck_assert_int_eq(chmod("priv.key", 0640), 0);
-	r = parse_path("wg0.conf", &m, &conf);
-	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_int_eq(parse_path("wg0.conf", &m, &conf), 0);
+	ck_assert_uint_eq(m.n, 0);
+	wgt_conf_free(conf);
+	ck_assert_int_eq(chmod("priv.key", 0440), 0);
+	ck_assert_int_eq(parse_path("wg0.conf", &m, &conf), 0);
+	ck_assert_uint_eq(m.n, 0);
+	wgt_conf_free(conf);
+
+	/* Others may read or write: refused, and not read. */
 	snprintf(want, sizeof(want),
 		 "%s/wg0.conf:2: key file %s/priv.key is accessible by group or others (chmod 600)",
 		 tmpdir, tmpdir);
+	ck_assert_int_eq(chmod("priv.key", 0604), 0);
+	ck_assert_int_eq(parse_path("wg0.conf", &m, &conf), -EINVAL);
 	ck_assert_uint_eq(m.n, 1);
 	ck_assert_str_eq(m.text[0], want);
 	msgs_free(&m);
 	ck_assert_int_eq(chmod("priv.key", 0602), 0);
 	ck_assert_int_eq(parse_path("wg0.conf", &m, &conf), -EINVAL);
 	msgs_free(&m);
+
+	/* A group the daemon is not in may read: refused too (root only: chown). */
+	if (give_foreign_group("priv.key")) {
+		ck_assert_int_eq(chmod("priv.key", 0640), 0);
+		ck_assert_int_eq(parse_path("wg0.conf", &m, &conf), -EINVAL);
+		ck_assert_uint_eq(m.n, 1);
+		ck_assert_str_eq(m.text[0], want);
+		msgs_free(&m);
+		/* ... unless it is one of the daemon's supplementary groups. */
+		ck_assert_int_eq(parse_as_member("wg0.conf", FOREIGN_GID), 0);
+		ck_assert_int_eq(chmod("priv.key", 0600), 0);
+	}
 
 	/* Not a key inside, too long, a directory. */
 	write_file("priv.key", K1 "x\n", 0600);
@@ -948,8 +1018,31 @@ START_TEST(test_config_file_mode)
 	ck_assert_str_eq(m.text[0], want);
 	msgs_free(&m);
 
-	/* 0600, or no key in it: no warning. */
+	/* A group the daemon is not in may read it: the same warning (root only: chown). */
+	write_file("wg0.conf", "[Interface]\nPrivateKey = " K1 "\n", 0640);
+	if (give_foreign_group("wg0.conf")) {
+		ck_assert_int_eq(parse_path("wg0.conf", &m, &conf), 0);
+		wgt_conf_free(conf);
+		ck_assert_uint_eq(m.n, 1);
+		ck_assert(m.sev[0] == WGT_CONF_WARNING);
+		snprintf(want, sizeof(want), "%s/wg0.conf:2: the file holds a key and is "
+			 "accessible by group or others (chmod 600)", tmpdir);
+		ck_assert_str_eq(m.text[0], want);
+		msgs_free(&m);
+		/* ... unless it is one of the daemon's supplementary groups. */
+		ck_assert_int_eq(parse_as_member("wg0.conf", FOREIGN_GID), 0);
+	}
+
+	/* 0600, 0640 or 0440 in the daemon's own group, or no key in it: no warning. */
 	write_file("wg0.conf", "[Interface]\nPrivateKey = " K1 "\n", 0600);
+	ck_assert_int_eq(parse_path("wg0.conf", &m, &conf), 0);
+	ck_assert_uint_eq(m.n, 0);
+	wgt_conf_free(conf);
+	write_file("wg0.conf", "[Interface]\nPrivateKey = " K1 "\n", 0640);
+	ck_assert_int_eq(parse_path("wg0.conf", &m, &conf), 0);
+	ck_assert_uint_eq(m.n, 0);
+	wgt_conf_free(conf);
+	write_file("wg0.conf", "[Interface]\nPrivateKey = " K1 "\n", 0440);
 	ck_assert_int_eq(parse_path("wg0.conf", &m, &conf), 0);
 	ck_assert_uint_eq(m.n, 0);
 	wgt_conf_free(conf);
