@@ -139,11 +139,52 @@ static void set_names(struct wgt_device *dev, const struct wgt_conf *conf,
 	}
 }
 
+/*
+ * Control thread only. Which peers of `conf` the device does not have (one
+ * entry per peer; NULL and 0 when there is no last file, every peer being new
+ * then), so that the difference adds them again in full.
+ */
+static int find_absent(struct wgt_device *dev, const struct wgt_conf *last,
+		       const struct wgt_conf *conf, bool **ret)
+{
+	bool *absent;
+
+	*ret = NULL;
+	if (!last || !conf->wg.n_peers)
+		return 0;
+	absent = calloc(conf->wg.n_peers, sizeof(*absent));
+	if (!absent)
+		return -ENOMEM;
+	for (size_t i = 0; i < conf->wg.n_peers; i++)
+		absent[i] = !wgt_peer_lookup(dev, conf->wg.peers[i].public_key);
+	*ret = absent;
+	return 0;
+}
+
+/* Control thread only: one line per peer of the file that was added back. */
+static void log_readded(struct wgt_device *dev, const struct wgt_conf *conf,
+			const struct wgt_conf_diff *d)
+{
+	for (size_t i = 0; i < conf->wg.n_peers; i++) {
+		char label[WGT_PEER_LABEL_LEN] = "?";
+		struct wgt_peer *peer;
+
+		if (!(d->peer_flags[i] & WGT_CONF_PEER_READDED))
+			continue;
+		peer = wgt_peer_lookup(dev, conf->wg.peers[i].public_key);
+		if (peer)
+			wgt_peer_name(peer, label);
+		wgt_info("%s: peer %s: added again: it is in the config file but was not on the "
+			 "device (removed behind the file's back)", dev->ifname, label);
+	}
+}
+
 /* Control thread only. */
 int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *source)
 {
 	struct wgt_conf_state *st = wgt_conf_state_get(dev);
 	struct wgt_conf_diff d = { 0 };
+	bool *absent = NULL;
 	size_t queued;
 	int r;
 
@@ -151,7 +192,10 @@ int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *so
 		r = -ENOMEM;
 		goto err;
 	}
-	r = wgt_conf_diff(st->last, conf, &d);
+	r = find_absent(dev, st->last, conf, &absent);
+	if (r)
+		goto err;
+	r = wgt_conf_diff(st->last, conf, absent, &d);
 	if (r)
 		goto err;
 	r = wgt_device_uapi_set(dev, d.set);
@@ -160,6 +204,8 @@ int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *so
 		goto err;
 	}
 	set_names(dev, conf, &d);
+	if (d.stats.readded)
+		log_readded(dev, conf, &d);
 	update_resolutions(st, conf, &d, &queued);
 	/*
 	 * The interface side reads the interface back each time, so a step that
@@ -176,9 +222,11 @@ int wgt_conf_apply(struct wgt_device *dev, struct wgt_conf *conf, const char *so
 	wgt_conf_free(st->last);
 	st->last = conf;
 	wgt_conf_diff_free(&d);
+	free(absent);
 	return r;
 err:
 	wgt_conf_diff_free(&d);
+	free(absent);
 	wgt_conf_free(conf);
 	return r;
 }

@@ -15,7 +15,8 @@
  * file's own line for it changed (as `wg syncconf` with a stripped file
  * behaves, except that syncconf diffs against the device). That is what
  * keeps a roamed endpoint: the file's Endpoint is set again only when the
- * file's Endpoint changed.
+ * file's Endpoint changed. One exception: a peer of the file that the
+ * device does not have (`wg set ... remove`) is added again in full.
  */
 #ifndef WGT_GATEWAY_CONF_APPLY_H
 #define WGT_GATEWAY_CONF_APPLY_H
@@ -36,6 +37,7 @@ struct wgt_uapi_device;
 /* What a new file changes against the last one. */
 struct wgt_conf_diff_stats {
 	size_t added, removed, changed, unchanged;   /* peers */
+	size_t readded;                              /* of `added`: in both files, absent from the device */
 	bool private_key, listen_port, fwmark;       /* the interface's keys that changed */
 };
 
@@ -47,6 +49,7 @@ enum {
 	WGT_CONF_PEER_RESOLVE = 1U << 3,    /* a host-name Endpoint that is new or changed */
 	WGT_CONF_PEER_DUPLICATE = 1U << 4,  /* an earlier section of the file has this key */
 	WGT_CONF_PEER_ENDPOINT = 1U << 5,   /* in both, and its Endpoint line changed */
+	WGT_CONF_PEER_READDED = 1U << 6,    /* in both, absent from the device: added in full (and _NEW) */
 };
 
 struct wgt_conf_diff {
@@ -67,11 +70,16 @@ struct wgt_conf_diff {
  *    whole), PSK, keepalive, and the endpoint only when the file's Endpoint
  *    line changed; no section at all when nothing changed, so the peer's
  *    sessions, handshake time and counters are not touched.
+ *  - peers in both that the device no longer has (`absent`, NULL: none; one
+ *    entry per peer of `new`, as the caller found them, e.g. removed by
+ *    `wg set IF peer K remove`): a full section as for a new peer, flagged
+ *    WGT_CONF_PEER_NEW | WGT_CONF_PEER_READDED, so a reload converges the
+ *    device to the file's peers as `wg syncconf` does.
  * A key given twice in the new file: the first section wins, later ones are
  * flagged WGT_CONF_PEER_DUPLICATE and ignored.
  * Returns 0 and fills *ret (free with wgt_conf_diff_free), or -ENOMEM.
  */
-int wgt_conf_diff(const struct wgt_conf *old, const struct wgt_conf *new,
+int wgt_conf_diff(const struct wgt_conf *old, const struct wgt_conf *new, const bool *absent,
 		  struct wgt_conf_diff *ret);
 
 /* Wipes and frees what wgt_conf_diff() allocated. Accepts a zeroed diff. */

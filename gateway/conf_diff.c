@@ -285,7 +285,8 @@ static size_t skip_duplicates(const struct wgt_uapi_peer *peers, const size_t *i
 	return k + 1;
 }
 
-int wgt_conf_diff(const struct wgt_conf *old, const struct wgt_conf *new, struct wgt_conf_diff *ret)
+int wgt_conf_diff(const struct wgt_conf *old, const struct wgt_conf *new, const bool *absent,
+		  struct wgt_conf_diff *ret)
 {
 	const struct wgt_uapi_peer *op = old ? old->wg.peers : NULL, *np = new->wg.peers;
 	size_t on = old ? old->wg.n_peers : 0, nn = new->wg.n_peers;
@@ -346,6 +347,12 @@ int wgt_conf_diff(const struct wgt_conf *old, const struct wgt_conf *new, struct
 		if (lo < on && !memcmp(op[oi[lo]].public_key, np[pos].public_key, WGT_UAPI_KEY_LEN)) {
 			match = &op[oi[lo]];
 			match_i = oi[lo];
+		}
+		if (match && absent && absent[pos]) {
+			/* In both files, but no longer on the device: added again in full. */
+			match = NULL;
+			d.peer_flags[pos] |= WGT_CONF_PEER_READDED;
+			d.stats.readded++;
 		}
 		if (!match) {
 			d.peer_flags[pos] |= WGT_CONF_PEER_NEW;

@@ -8,8 +8,9 @@
 # that never changes (a live wireguard-go) keeps its handshake and its counters, and a
 # ping through it every 50 ms for the whole run loses nothing. A broken file leaves the
 # running configuration as it was and counts a failed reload (log line and /metrics).
-# Last, a wgate that runs as nobody (--user) reloads a file it reads through its group
-# and changes an address.
+# Then a SIGHUP with the file unchanged brings back a peer `wg set ... remove` took
+# away, and keeps an endpoint `wg set` changed (roaming). Last, a wgate that runs as
+# nobody (--user) reloads a file it reads through its group and changes an address.
 #
 #   ns wgt$$a: wgate -f --config DIR/wg0.conf wgra$$  <-veth->  ns wgt$$b: wireguard-go wgrb$$
 #
@@ -276,6 +277,35 @@ if command -v curl >/dev/null; then
 else
 	echo "NOTE (m) skipped: no curl (apt-get install curl)"
 fi
+
+# ---- (i) SIGHUP with the file unchanged (v6): a roamed endpoint stays; a peer that
+# `wg set ... remove` took away comes back in full (allowed IPs, endpoint, name).
+applied() {
+	grep -c "config applied: " "$LOG_A" || true
+}
+applied_more_than() {
+	[ "$(applied)" -gt "$1" ]
+}
+n=$(applied)
+in_ns "$NS_A" wg set "$IF_A" peer "$PUB_D" endpoint 192.168.241.99:6000
+kill -HUP "$PID_A"
+wait_for "the reload after SIGHUP (roamed endpoint)" 10 applied_more_than "$n"
+[ "$(endpoint_of "$PUB_D")" = 192.168.241.99:6000 ] ||
+	e2e_fail "(i) dave's roamed endpoint became '$(endpoint_of "$PUB_D")' at a reload of an unchanged file"
+grep -q "peer dave: added again" "$LOG_A" && e2e_fail "(i) dave 'added again' while on the device"
+n=$(applied)
+in_ns "$NS_A" wg set "$IF_A" peer "$PUB_D" remove
+in_ns "$NS_A" wg show "$IF_A" peers | grep -qxF "$PUB_D" && e2e_fail "(i) wg set ... remove left dave"
+kill -HUP "$PID_A"
+wait_for "the reload after SIGHUP (removed peer)" 10 applied_more_than "$n"
+expect_version "(i)" 6
+[ "$(endpoint_of "$PUB_D")" = 192.168.241.67:5001 ] ||
+	e2e_fail "(i) dave came back with endpoint '$(endpoint_of "$PUB_D")'"
+grep -q "peer dave: added again" "$LOG_A" || e2e_fail "(i) no 'peer dave: added again' line"
+grep -q "config applied: peers +1 -0 ~0, 1 unchanged" "$LOG_A" ||
+	e2e_fail "(i) no 'config applied: peers +1 -0 ~0, 1 unchanged' line"
+check_bob "(i)"
+e2e_pass "(i)" "SIGHUP, file unchanged: roamed endpoint kept; a peer removed by wg set added back in full"
 
 # ---- (h) --user nobody: a reload after the privilege drop changes an address. The file
 # is readable through its group only; the directory too (and $TMP may be traversed).

@@ -92,7 +92,7 @@ static struct wgt_conf_diff diff(const struct file *old, const struct file *new)
 {
 	struct wgt_conf_diff d;
 
-	ck_assert_int_eq(wgt_conf_diff(old ? &old->conf : NULL, &new->conf, &d), 0);
+	ck_assert_int_eq(wgt_conf_diff(old ? &old->conf : NULL, &new->conf, NULL, &d), 0);
 	return d;
 }
 
@@ -371,6 +371,68 @@ START_TEST(test_name_and_device_keys)
 }
 END_TEST
 
+/*
+ * Peers of both files that the device no longer has (wg set ... remove): a
+ * full section again, with a host-name Endpoint queued and the name set; the
+ * peers it has keep no section, and a duplicate's flag is not looked at.
+ */
+START_TEST(test_absent_readded)
+{
+	bool absent[4] = { true, false, true, true };
+	const struct wgt_uapi_peer *s;
+	struct wgt_conf_diff d;
+	struct file f;
+	size_t a;
+
+	file_init(&f);
+	a = add_peer(&f, 1);
+	add_ip(&f, a, "10.0.0.2/32");
+	add_ip(&f, a, "fd00::/64");
+	set_psk(&f, a, 9);
+	set_endpoint4(&f, a, "192.0.2.1", 51820);
+	set_keepalive(&f, a, 25);
+	snprintf(f.meta[a].name, sizeof(f.meta[a].name), "alice");
+	a = add_peer(&f, 2);
+	add_ip(&f, a, "10.0.0.3/32");
+	a = add_peer(&f, 3);
+	set_endpoint_host(&f, a, "gw.example", 51821);
+	add_peer(&f, 2);
+
+	ck_assert_int_eq(wgt_conf_diff(&f.conf, &f.conf, absent, &d), 0);
+	ck_assert_uint_eq(d.set->n_peers, 2);
+	s = section(&d, 1);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->flags, WGT_UAPI_PEER_HAS_PRESHARED_KEY | WGT_UAPI_PEER_HAS_ENDPOINT |
+			  WGT_UAPI_PEER_HAS_PERSISTENT_KEEPALIVE | WGT_UAPI_PEER_REPLACE_ALLOWED_IPS);
+	ck_assert_uint_eq(s->preshared_key[0], 9);
+	ck_assert_uint_eq(ntohs(s->endpoint.in4.sin_port), 51820);
+	ck_assert_uint_eq(s->persistent_keepalive, 25);
+	ck_assert_uint_eq(s->n_allowed_ips, 2);
+	s = section(&d, 3);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->flags, WGT_UAPI_PEER_REPLACE_ALLOWED_IPS);
+	ck_assert_ptr_null(section(&d, 2));
+	ck_assert_uint_eq(d.peer_flags[0],
+			  WGT_CONF_PEER_NEW | WGT_CONF_PEER_READDED | WGT_CONF_PEER_NAME);
+	ck_assert_uint_eq(d.peer_flags[1], 0);
+	ck_assert_uint_eq(d.peer_flags[2],
+			  WGT_CONF_PEER_NEW | WGT_CONF_PEER_READDED | WGT_CONF_PEER_RESOLVE);
+	ck_assert_uint_eq(d.peer_flags[3], WGT_CONF_PEER_DUPLICATE);
+	ck_assert_uint_eq(d.stats.added, 2);
+	ck_assert_uint_eq(d.stats.readded, 2);
+	ck_assert_uint_eq(d.stats.unchanged, 1);
+	ck_assert_uint_eq(d.stats.changed + d.stats.removed, 0);
+	wgt_conf_diff_free(&d);
+
+	/* Nothing absent: the same as no list. */
+	memset(absent, 0, sizeof(absent));
+	ck_assert_int_eq(wgt_conf_diff(&f.conf, &f.conf, absent, &d), 0);
+	ck_assert_uint_eq(d.set->n_peers, 0);
+	ck_assert_uint_eq(d.stats.readded, 0);
+	wgt_conf_diff_free(&d);
+}
+END_TEST
+
 START_TEST(test_duplicates)
 {
 	struct file o, n;
@@ -398,9 +460,10 @@ END_TEST
 
 /*
  * A naive device: per key, PSK, keepalive, endpoint and allowed IPs (masked
- * prefixes, a bitmap over the small universe below). Applying diff(NULL, a)
- * then diff(a, b) must give what diff(NULL, b) gives on a fresh device, but
- * for the endpoint, which the file cannot take away.
+ * prefixes, a bitmap over the small universe below). Applying diff(NULL, a),
+ * removing some peers behind the file's back, then diff(a, b) (told which of
+ * b's peers are absent) must give what diff(NULL, b) gives on a fresh device,
+ * but for the endpoint, which the file cannot take away.
  */
 #define N_KEYS 6
 #define N_PREFIXES 6
@@ -506,12 +569,20 @@ START_TEST(test_random_differential)
 		struct file a, b;
 		struct wgt_conf_diff d;
 
+		bool absent[MAX_PEERS] = { false };
+
 		random_file(&a, &seed);
 		random_file(&b, &seed);
 		d = diff(NULL, &a);
 		model_apply(got, d.set);
 		wgt_conf_diff_free(&d);
-		d = diff(&a, &b);
+		/* Some peers removed behind the file's back (wg set ... remove). */
+		for (unsigned k = 0; k < N_KEYS; k++)
+			if (rand_r(&seed) % 4 == 0)
+				memset(&got[k], 0, sizeof(got[k]));
+		for (size_t i = 0; i < b.conf.wg.n_peers; i++)
+			absent[i] = !got[b.peers[i].public_key[0]].present;
+		ck_assert_int_eq(wgt_conf_diff(&a.conf, &b.conf, absent, &d), 0);
 		model_apply(got, d.set);
 		wgt_conf_diff_free(&d);
 		d = diff(NULL, &b);
@@ -544,6 +615,7 @@ static Suite *conf_diff_suite(void)
 	tcase_add_test(tc, test_endpoint);
 	tcase_add_test(tc, test_name_and_device_keys);
 	tcase_add_test(tc, test_duplicates);
+	tcase_add_test(tc, test_absent_readded);
 	suite_add_tcase(s, tc);
 	/* Named so that run.sh's ThreadSanitizer pass leaves it out (single-threaded). */
 	tc = tcase_create("random");
