@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "gateway/device.h"
+#include "gateway/test_hooks.h"
 
 /*
  * Design note. An idle peer (never a handshake, or none for 3 * REJECT_AFTER_TIME)
@@ -33,7 +34,7 @@ struct wgt_peer_session *wgt_peer_session_get(struct wgt_peer *peer)
 	/* A removed peer stopped for good: nothing may make it a session again. */
 	if (atomic_load_explicit(&peer->dead, memory_order_relaxed))
 		return NULL;
-	s = calloc(1, sizeof(*s));
+	s = wgt_test_hooks_fail_session() ? NULL : calloc(1, sizeof(*s));
 	if (!s)
 		goto fail;
 	if (wgt_noise_handshake_init(&s->handshake, &dev->identity, peer->remote_static, peer->psk) ||

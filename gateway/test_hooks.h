@@ -10,6 +10,11 @@
  *   $WGATE_TEST_ALLOC_FAIL_FILE  read at every peer a UAPI set creates: N there makes
  *                                the Nth allocation of that peer's creation fail
  *                                (1: the peer itself, 2..: its allowed IPs, in order)
+ *   $WGATE_TEST_SESSION_FAIL_FILE  looked at (stat) at every session-state allocation
+ *                                (peer_session.c): when the file is new or changed, N
+ *                                there makes the next N of them fail as if calloc had
+ *                                failed (the handshake is dropped and counted); rewriting
+ *                                it arms again, removing it (or "0") disarms
  *
  * The worker stall ($WGATE_TEST_STALL_FILE) lives in health.c.
  */
@@ -30,6 +35,8 @@ void wgt_test_hooks_peer_begin(void);
 void wgt_test_hooks_peer_end(void);
 /* Control thread only: true when the allocation about to be made is to fail. */
 bool wgt_test_hooks_fail_alloc(void);
+/* Control thread only: true when the session-state allocation about to be made is to fail. */
+bool wgt_test_hooks_fail_session(void);
 #else
 static inline void wgt_test_hooks_peer_begin(void)
 {
@@ -38,6 +45,10 @@ static inline void wgt_test_hooks_peer_end(void)
 {
 }
 static inline bool wgt_test_hooks_fail_alloc(void)
+{
+	return false;
+}
+static inline bool wgt_test_hooks_fail_session(void)
 {
 	return false;
 }

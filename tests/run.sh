@@ -63,7 +63,7 @@ meson test -C build --print-errorlogs || rc=1
 logs+=(build/meson-logs/testlog.json)
 
 # 2. Unit suites under AddressSanitizer and UndefinedBehaviorSanitizer, and one e2e
-#    script, faults.sh (~30 s: faults under traffic), whose daemons' logs must hold no
+#    script, faults.sh (~40 s: faults under traffic), whose daemons' logs must hold no
 #    ASan, LeakSanitizer or UBSan report.
 CK_FORK=no setup_build build-asan -Dwerror=true -Db_sanitize=address,undefined \
 	-Db_lundef=false -Dbuildtype=debug -Dfuzzers=disabled -Dtest_hooks=true

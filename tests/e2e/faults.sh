@@ -3,7 +3,8 @@
 # Faults around a running tunnel (issue 19), each under traffic: UDP send failure storms
 # (ENOBUFS, EAGAIN: test hook), a peer removed while its packets are staged and while
 # they are in the workers' batches, the listen port held by another socket during
-# `wg set listen-port`, link down/up, allocation failure at peer add (test hook), and
+# `wg set listen-port`, link down/up, allocation failure at peer add (test hook), session
+# state that cannot be allocated, with A as responder and as initiator (test hook), and
 # the TUN device deleted. wgate must not crash, leak or wedge, must count each drop,
 # and the tunnel must carry traffic again once the fault is gone. A sanitizer report in
 # a daemon's log fails the run (lib.sh), so run under ASan and TSan builds too.
@@ -33,6 +34,7 @@ CURL=0
 command -v curl >/dev/null && CURL=1
 SEND_FAIL=$E2E_TMP/send_fail
 ALLOC_FAIL=$E2E_TMP/alloc_fail
+SESSION_FAIL=$E2E_TMP/session_fail
 
 two_sides wf
 wg_keys a
@@ -43,7 +45,7 @@ PUB_B=$(cat "$E2E_TMP/b.pub")
 PUB_C=$(cat "$E2E_TMP/c.pub")
 # The hooks' files are named for A only; B runs without them.
 WGATE_TEST_SEND_FAIL_FILE=$SEND_FAIL WGATE_TEST_ALLOC_FAIL_FILE=$ALLOC_FAIL \
-	start_impl "$NS_A" "$WGATE" "$IF_A" --tun-threads 2 --metrics-listen "$METRICS"
+	WGATE_TEST_SESSION_FAIL_FILE=$SESSION_FAIL start_impl "$NS_A" "$WGATE" "$IF_A" --tun-threads 2 --metrics-listen "$METRICS"
 PID_A=$IMPL_PID
 LOG_A=$E2E_TMP/$IF_A.log
 start_impl "$NS_B" "$WGATE" "$IF_B" --tun-threads 2
@@ -281,25 +283,92 @@ else
 	echo "NOTE: $WGATE has no test hooks (-Dtest_hooks=true): the allocation failures are left out"
 fi
 
-# ---- (h) the TUN device deleted under traffic: A exits cleanly with one line
-e2e_spawn "$E2E_TMP/iperf3.h.log" ip netns exec "$NS_A" iperf3 -c 10.241.0.2 -t 10
+# ---- (h) session state that cannot be allocated (test hook): the handshake is dropped and
+# counted, nothing is sent or kept, and the peer's next handshake, the hook spent, works.
+# A as responder (B's initiation finds no state on A), then as initiator (A's own).
+SESSIONS=wgate_peers_with_session_state
+SESS_FAILS=wgate_session_state_alloc_failures_total
+INITS_SENT='wgate_handshakes_sent_total{message="initiation"}'
+# add_a: B's peer A, on the port A moved to in (e).
+add_a() {
+	in_ns "$NS_B" wg set "$IF_B" peer "$PUB_A" allowed-ips 10.241.0.1/32 \
+		endpoint "$E2E_UNDER4_A:51831"
+}
+# fresh_peers: A and B forget each other and learn again: no session state, no keypair.
+fresh_peers() {
+	in_ns "$NS_A" wg set "$IF_A" peer "$PUB_B" remove
+	add_b
+	in_ns "$NS_B" wg set "$IF_B" peer "$PUB_A" remove
+	add_a
+	[ "$(metric "$SESSIONS")" = 0 ] || e2e_fail "(h) A holds session state for fresh peers"
+}
+# sess_failed BASE WANT: A counted WANT session-state failures since BASE.
+sess_failed() { [ $(($(metric "$SESS_FAILS") - $1)) -ge "$2" ]; }
+# sess_after WHO BASE: after a spent hook, one failure counted and one session made.
+sess_after() {
+	local n
+	n=$(($(metric "$SESS_FAILS") - $2))
+	[ "$n" -eq 1 ] || e2e_fail "($1) $n session-state failures counted for 1 injected"
+	[ "$(metric "$SESSIONS")" = 1 ] || e2e_fail "($1) A holds $(metric "$SESSIONS") sessions, not 1"
+}
+if [ "$HOOKS" -eq 1 ] && [ "$CURL" -eq 1 ]; then
+	fresh_peers
+	fail0=$(metric "$SESS_FAILS")
+	rm -f "$SESSION_FAIL"
+	echo 1 >"$SESSION_FAIL"
+	# B initiates; its retransmission comes REKEY_TIMEOUT (5 s) later, so no answer now.
+	! ping_ba >/dev/null || e2e_fail "(h) ping B->A answered while A's session state failed"
+	wait_until 15 sess_failed "$fail0" 1 ||
+		e2e_fail "(h) B's initiation reached A, but no session-state failure was counted"
+	[ "$(metric "$SESSIONS")" = 0 ] || e2e_fail "(h) A kept session state whose allocation failed"
+	grep -q "test hook: a session-state allocation fails" "$LOG_A" ||
+		e2e_fail "(h) no test hook line in A's log"
+	wait_for "ping B->A, the hook spent (B retransmits in 5 s)" 20 ping_ba
+	sess_after h "$fail0"
+	e2e_pass h "A as responder: B's initiation dropped, 1 failure counted, 0 sessions; B's retransmission makes 1, ping after"
+
+	fresh_peers
+	fail0=$(metric "$SESS_FAILS")
+	sent0=$(metric "$INITS_SENT")
+	rm -f "$SESSION_FAIL"
+	echo 1 >"$SESSION_FAIL"
+	! ping_ab >/dev/null || e2e_fail "(h) ping A->B answered while A's session state failed"
+	wait_until 15 sess_failed "$fail0" 1 ||
+		e2e_fail "(h) A wanted a handshake, but no session-state failure was counted"
+	[ "$(metric "$SESSIONS")" = 0 ] || e2e_fail "(h) A kept session state whose allocation failed"
+	[ "$(metric "$INITS_SENT")" = "$sent0" ] ||
+		e2e_fail "(h) A sent an initiation without session state"
+	grep -q "no memory for a session" "$LOG_A" || e2e_fail "(h) no warning in A's log"
+	# The attempt took the rate limit: data asks again after REKEY_TIMEOUT (5 s).
+	wait_for "ping A->B, the hook spent" 20 ping_ab
+	sess_after h "$fail0"
+	sent=$(($(metric "$INITS_SENT") - sent0))
+	[ "$sent" -ge 1 ] || e2e_fail "(h) A's session came without an initiation of its own"
+	rm -f "$SESSION_FAIL"
+	e2e_pass h "A as initiator: no initiation sent, 1 failure counted, 0 sessions; the next attempt sends $sent, ping after"
+else
+	echo "NOTE: $WGATE has no test hooks or no curl: the session-state failures are left out"
+fi
+
+# ---- (i) the TUN device deleted under traffic: A exits cleanly with one line
+e2e_spawn "$E2E_TMP/iperf3.i.log" ip netns exec "$NS_A" iperf3 -c 10.241.0.2 -t 10
 IPERF_C=$E2E_LAST_PID
 flood "$NS_B" 10.241.0.1 10
 sleep 1
 lines0=$(wc -l <"$LOG_A")
 ip -n "$NS_A" link del "$IF_A"
-wait_gone "$PID_A" 5 || e2e_fail "(h) A still runs 5 s after its device was deleted"
+wait_gone "$PID_A" 5 || e2e_fail "(i) A still runs 5 s after its device was deleted"
 STOP_STATUS=0
 wait "$PID_A" 2>/dev/null || STOP_STATUS=$?
 e2e_forget_pid "$PID_A"
-[ "$STOP_STATUS" -lt 128 ] || e2e_fail "(h) A died of signal $((STOP_STATUS - 128))"
-tail -n +$((lines0 + 1)) "$LOG_A" >"$E2E_TMP/h.log"
-[ "$(grep -c "is gone" "$E2E_TMP/h.log")" -eq 1 ] ||
-	e2e_fail "(h) expected one 'is gone' line after the deletion: $(cat "$E2E_TMP/h.log")"
-! grep -q ' error ' "$E2E_TMP/h.log" || e2e_fail "(h) error lines at exit: $(grep ' error ' "$E2E_TMP/h.log")"
-[ ! -e "$(e2e_sock "$IF_A")" ] || e2e_fail "(h) A left its UAPI socket behind"
+[ "$STOP_STATUS" -lt 128 ] || e2e_fail "(i) A died of signal $((STOP_STATUS - 128))"
+tail -n +$((lines0 + 1)) "$LOG_A" >"$E2E_TMP/i.log"
+[ "$(grep -c "is gone" "$E2E_TMP/i.log")" -eq 1 ] ||
+	e2e_fail "(i) expected one 'is gone' line after the deletion: $(cat "$E2E_TMP/i.log")"
+! grep -q ' error ' "$E2E_TMP/i.log" || e2e_fail "(i) error lines at exit: $(grep ' error ' "$E2E_TMP/i.log")"
+[ ! -e "$(e2e_sock "$IF_A")" ] || e2e_fail "(i) A left its UAPI socket behind"
 kill "$IPERF_C" "$FLOOD_PID" 2>/dev/null || true
-e2e_pass h "device deleted under iperf3 and a flood ping: A exits (status $STOP_STATUS) with '$(grep "is gone" "$E2E_TMP/h.log" | sed 's/^[^ ]* [a-z]* *//')'"
+e2e_pass i "device deleted under iperf3 and a flood ping: A exits (status $STOP_STATUS) with '$(grep "is gone" "$E2E_TMP/i.log" | sed 's/^[^ ]* [a-z]* *//')'"
 
 pid_alive "$PID_B" || e2e_fail "wgate B exited"
 if ! stop_pid "$PID_B" TERM 5; then
