@@ -10,6 +10,40 @@ bench_help() {
 	sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
 }
 
+# bench_no_args ARGS...: for the benchmarks set only by the environment: -h/--help
+# prints the usage and exits 0, any other argument exits 2.
+bench_no_args() {
+	case ${1:-} in
+	"") ;;
+	-h | --help)
+		bench_help
+		exit 0
+		;;
+	*)
+		echo "$0: no arguments (the environment sets it; see --help)" >&2
+		exit 2
+		;;
+	esac
+}
+# bench_count NAME VALUE [MAX]: exits 2, naming the setting NAME, unless VALUE is an
+# integer from 1 to MAX (no limit without MAX).
+bench_count() {
+	[[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "$0: $1 must be a positive integer" >&2; exit 2; }
+	[ -z "${3:-}" ] || [ "$2" -le "$3" ] || { echo "$0: $1 must be 1..$3" >&2; exit 2; }
+}
+# bench_netns_pair NS1 NS2 VETH1 VETH2 NET: two namespaces (lo up) joined by a veth
+# pair, VETH1 in NS1 as NET.1/24 and VETH2 in NS2 as NET.2/24 (NET: three octets).
+bench_netns_pair() {
+	ip netns add "$1"
+	ip netns add "$2"
+	ip -n "$1" link set lo up
+	ip -n "$2" link set lo up
+	ip link add "$3" netns "$1" type veth peer name "$4" netns "$2"
+	ip -n "$1" addr add "$5.1/24" dev "$3"
+	ip -n "$2" addr add "$5.2/24" dev "$4"
+	ip -n "$1" link set "$3" up
+	ip -n "$2" link set "$4" up
+}
 # bench_root: exits 1 with one line unless root with /dev/net/tun.
 bench_root() {
 	[ "$(id -u)" -eq 0 ] || { echo "$0: needs root (network namespaces, TUN devices)" >&2; exit 1; }

@@ -33,21 +33,10 @@ THREADS=${WGATE_THREADS:-2}
 RESULTS=${BENCH_RESULTS:-$ROOT/perf/results}
 SEED=20
 
-case ${1:-} in
-"") ;;
--h | --help)
-	bench_help
-	exit 0
-	;;
-*)
-	echo "$0: no arguments (environment: BENCH_PEERS, BENCH_RUNS, ...; see --help)" >&2
-	exit 2
-	;;
-esac
-[[ $PEERS =~ ^[1-9][0-9]*$ ]] && [ "$PEERS" -le 200000 ] ||
-	{ echo "$0: BENCH_PEERS must be 1..200000 (one wg addconf)" >&2; exit 2; }
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_RUNS must be a positive integer" >&2; exit 2; }
-[[ $DUR =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_SECONDS must be a positive integer" >&2; exit 2; }
+bench_no_args "$@"
+bench_count BENCH_PEERS "$PEERS" 200000 # one wg addconf
+bench_count BENCH_RUNS "$RUNS"
+bench_count BENCH_SECONDS "$DUR"
 for d in $DIRS; do
 	case $d in
 	out | in) ;;
@@ -67,15 +56,7 @@ printf '%s\n%s\n' "$NS_A" "$NS_B" >>"$TMP/netns"
 in_a() { ip netns exec "$NS_A" "$@"; }
 in_b() { ip netns exec "$NS_B" "$@"; }
 
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip -n "$NS_A" link set lo up
-ip -n "$NS_B" link set lo up
-ip link add "wbl2va$$" netns "$NS_A" type veth peer name "wbl2vb$$" netns "$NS_B"
-ip -n "$NS_A" addr add 192.168.245.1/24 dev "wbl2va$$"
-ip -n "$NS_B" addr add 192.168.245.2/24 dev "wbl2vb$$"
-ip -n "$NS_A" link set "wbl2va$$" up
-ip -n "$NS_B" link set "wbl2vb$$" up
+bench_netns_pair "$NS_A" "$NS_B" "wbl2va$$" "wbl2vb$$" 192.168.245
 
 ip netns exec "$NS_A" "$WGATE" -f --tun-threads "$THREADS" "$IF_A" >"$TMP/a.log" 2>&1 &
 pid_a=$!

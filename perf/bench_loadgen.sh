@@ -51,20 +51,11 @@ SHARED_WGGO=$(readlink -f "${WGGO_MODERN:-$ROOT/../shared/tools/wireguard-go-0.0
 SEED=20
 PORT=51821
 
-case ${1:-} in
-"") ;;
--h | --help)
-	bench_help
-	exit 0
-	;;
-*)
-	echo "$0: no arguments (environment: BENCH_PEERS, BENCH_SECONDS, BENCH_IMPLS, ...; see --help)" >&2
-	exit 2
-	;;
-esac
-for v in PEERS DUR BURST_PEERS BURST_DUR; do
-	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "$0: $v must be a positive integer" >&2; exit 2; }
-done
+bench_no_args "$@"
+bench_count BENCH_PEERS "$PEERS"
+bench_count BENCH_SECONDS "$DUR"
+bench_count BENCH_BURST_PEERS "$BURST_PEERS"
+bench_count BENCH_BURST_SECONDS "$BURST_DUR"
 [ "$PEERS" -le 65000 ] && [ "$BURST_PEERS" -le 65000 ] ||
 	{ echo "$0: at most 65000 peers (the tunnel range, and wireguard-go's cap)" >&2; exit 2; }
 for impl in $IMPLS; do
@@ -122,15 +113,7 @@ run_one() {
 	mkdir -p "$d"
 	echo "$ng" >>"$TMP/netns"
 	echo "$nl" >>"$TMP/netns"
-	ip netns add "$ng"
-	ip netns add "$nl"
-	ip -n "$ng" link set lo up
-	ip -n "$nl" link set lo up
-	ip link add "$va" netns "$nl" type veth peer name "$vb" netns "$ng"
-	ip -n "$nl" addr add 192.168.244.1/24 dev "$va"
-	ip -n "$ng" addr add 192.168.244.2/24 dev "$vb"
-	ip -n "$nl" link set "$va" up
-	ip -n "$ng" link set "$vb" up
+	bench_netns_pair "$nl" "$ng" "$va" "$vb" 192.168.244
 	ip -n "$nl" route add local 10.200.0.0/16 dev lo
 	ip -n "$ng" route add 10.200.0.0/16 via 192.168.244.1
 

@@ -53,15 +53,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip -n "$NS_A" link set lo up
-ip -n "$NS_B" link set lo up
-ip link add wbmva$TAG netns "$NS_A" type veth peer name wbmvb$TAG netns "$NS_B"
-ip -n "$NS_A" addr add 192.168.244.1/24 dev wbmva$TAG
-ip -n "$NS_B" addr add 192.168.244.2/24 dev wbmvb$TAG
-ip -n "$NS_A" link set wbmva$TAG up
-ip -n "$NS_B" link set wbmvb$TAG up
+bench_netns_pair "$NS_A" "$NS_B" "wbmva$TAG" "wbmvb$TAG" 192.168.244
 
 ip netns exec "$NS_A" "$WGATE" -f --tun-threads 2 --metrics-listen "$METRICS" \
 	--metrics-peer-limit $((PEERS + 1)) "$IF_A" >"$TMP/a.log" 2>&1 &

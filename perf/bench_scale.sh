@@ -33,22 +33,10 @@ THREADS=${WGATE_THREADS:-2}
 RESULTS=${BENCH_RESULTS:-$ROOT/perf/results}
 SEED=20
 
-case ${1:-} in
-"") ;;
--h | --help)
-	bench_help
-	exit 0
-	;;
-*)
-	echo "$0: no arguments (environment: BENCH_PEERS, BENCH_IMPLS, ...; see --help)" >&2
-	exit 2
-	;;
-esac
-[[ $PEERS =~ ^[1-9][0-9]*$ ]] && [ "$PEERS" -le 2000000 ] ||
-	{ echo "$0: BENCH_PEERS must be 1..2000000" >&2; exit 2; }
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_RUNS must be a positive integer" >&2; exit 2; }
-[[ $WGGO_PEERS =~ ^[1-9][0-9]*$ ]] && [ "$WGGO_PEERS" -le 65536 ] ||
-	{ echo "$0: BENCH_WGGO_PEERS must be 1..65536" >&2; exit 2; }
+bench_no_args "$@"
+bench_count BENCH_PEERS "$PEERS" 2000000
+bench_count BENCH_RUNS "$RUNS"
+bench_count BENCH_WGGO_PEERS "$WGGO_PEERS" 65536
 for impl in $IMPLS; do
 	case $impl in
 	wgate | wggo) ;;
