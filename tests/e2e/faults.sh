@@ -311,31 +311,34 @@ sess_after() {
 	[ "$n" -eq 1 ] || e2e_fail "($1) $n session-state failures counted for 1 injected"
 	[ "$(metric "$SESSIONS")" = 1 ] || e2e_fail "($1) A holds $(metric "$SESSIONS") sessions, not 1"
 }
-if [ "$HOOKS" -eq 1 ] && [ "$CURL" -eq 1 ]; then
+# sess_fail_arm: A and B fresh, A's next session-state allocation armed to fail; sets fail0.
+sess_fail_arm() {
 	fresh_peers
 	fail0=$(metric "$SESS_FAILS")
 	rm -f "$SESSION_FAIL"
 	echo 1 >"$SESSION_FAIL"
+}
+# sess_fail_seen WHAT: the armed failure was counted after WHAT, and left no session state.
+sess_fail_seen() {
+	wait_until 15 sess_failed "$fail0" 1 ||
+		e2e_fail "(h) $1, but no session-state failure was counted"
+	[ "$(metric "$SESSIONS")" = 0 ] || e2e_fail "(h) A kept session state whose allocation failed"
+}
+if [ "$HOOKS" -eq 1 ] && [ "$CURL" -eq 1 ]; then
+	sess_fail_arm
 	# B initiates; its retransmission comes REKEY_TIMEOUT (5 s) later, so no answer now.
 	! ping_ba >/dev/null || e2e_fail "(h) ping B->A answered while A's session state failed"
-	wait_until 15 sess_failed "$fail0" 1 ||
-		e2e_fail "(h) B's initiation reached A, but no session-state failure was counted"
-	[ "$(metric "$SESSIONS")" = 0 ] || e2e_fail "(h) A kept session state whose allocation failed"
+	sess_fail_seen "B's initiation reached A"
 	grep -q "test hook: a session-state allocation fails" "$LOG_A" ||
 		e2e_fail "(h) no test hook line in A's log"
 	wait_for "ping B->A, the hook spent (B retransmits in 5 s)" 20 ping_ba
 	sess_after h "$fail0"
 	e2e_pass h "A as responder: B's initiation dropped, 1 failure counted, 0 sessions; B's retransmission makes 1, ping after"
 
-	fresh_peers
-	fail0=$(metric "$SESS_FAILS")
+	sess_fail_arm
 	sent0=$(metric "$INITS_SENT")
-	rm -f "$SESSION_FAIL"
-	echo 1 >"$SESSION_FAIL"
 	! ping_ab >/dev/null || e2e_fail "(h) ping A->B answered while A's session state failed"
-	wait_until 15 sess_failed "$fail0" 1 ||
-		e2e_fail "(h) A wanted a handshake, but no session-state failure was counted"
-	[ "$(metric "$SESSIONS")" = 0 ] || e2e_fail "(h) A kept session state whose allocation failed"
+	sess_fail_seen "A wanted a handshake"
 	[ "$(metric "$INITS_SENT")" = "$sent0" ] ||
 		e2e_fail "(h) A sent an initiation without session state"
 	# (Its warning is rate limited with the handshake debug lines: count the hook's own.)
